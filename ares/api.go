@@ -1,0 +1,95 @@
+package ares
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Bug names a protocol bug that can be switched on to show the checker
+// catching a real violation. None is ever on by default.
+type Bug string
+
+// Known bugs. Client bugs act in Client, server bugs in Server.
+const (
+	// BugNoWriteBack: reads skip phase 2 (the write-back), so two reads can
+	// see a write in the wrong order (client).
+	BugNoWriteBack Bug = "no-write-back"
+	// BugShortQuorum: every quorum waits for one reply fewer than it must,
+	// so a read can miss a completed write (client).
+	BugShortQuorum Bug = "short-quorum"
+	// BugNoTagCheck: a server overwrites its value on put-data even with an
+	// older tag, so a slow write can erase a newer one (server).
+	BugNoTagCheck Bug = "no-tag-check"
+	// BugVolatile: a server acknowledges writes it keeps only in memory, so
+	// a kill and restart forgets acknowledged state (server).
+	BugVolatile Bug = "volatile"
+	// BugReuseTag: writers do not raise the timestamp they found, so two
+	// writes can carry the same tag with different values (client).
+	BugReuseTag Bug = "reuse-tag"
+)
+
+// Bugs lists every known bug with a one-line description.
+var Bugs = []struct {
+	Name        Bug
+	Server      bool
+	Description string
+}{
+	{BugNoWriteBack, false, "reads skip the write-back phase"},
+	{BugShortQuorum, false, "every quorum is one reply short"},
+	{BugNoTagCheck, true, "servers overwrite values with older tags"},
+	{BugVolatile, true, "servers acknowledge writes they keep only in memory"},
+	{BugReuseTag, false, "writers reuse the largest tag they saw instead of raising it"},
+}
+
+// ParseBug checks a bug name ("" is no bug).
+func ParseBug(s string) (Bug, error) {
+	if s == "" {
+		return "", nil
+	}
+	var names []string
+	for _, b := range Bugs {
+		if string(b.Name) == s {
+			return b.Name, nil
+		}
+		names = append(names, string(b.Name))
+	}
+	return "", fmt.Errorf("unknown bug %q (known: %s)", s, strings.Join(names, ", "))
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	ID string
+	// Delta bounds how many EC elements a server keeps per object (δ+1);
+	// the spec's bound on writes concurrent with a read. Default 5.
+	Delta  int
+	Bug    Bug
+	Logger *slog.Logger
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// ID is the client's name; writer ids add a random per-process suffix
+	// so that they are never reused across restarts.
+	ID string
+	// Initial is the configuration with index 0.
+	Initial   *Config
+	Transport Transport
+	// PB and GC switch on the ARES II piggyback and garbage collection.
+	PB, GC bool
+	// Retry is how long a request waits for a reply before it is sent
+	// again to a server that has not answered. Default 200ms.
+	Retry time.Duration
+	// DecodeRetries bounds the EC get-data retries when the newest tag is
+	// not yet decodable. Default 10.
+	DecodeRetries int
+	Bug           Bug
+	Logger        *slog.Logger
+}
+
+// SeqEntry is one configuration of a client's sequence with its status.
+type SeqEntry struct {
+	Cfg    *Config
+	Status Status
+}

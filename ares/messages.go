@@ -1,0 +1,122 @@
+package ares
+
+import (
+	"context"
+	"fmt"
+)
+
+// Op is the kind of a request.
+type Op uint8
+
+// Request kinds. Every request is idempotent, so a client may send it again
+// after a loss and a server may see it twice.
+const (
+	OpInvalid     Op = iota
+	OpQueryTag       // get-tag: the tag of each key in Keys
+	OpQueryData      // get-data: the state of each key in Keys (or every key, AllKeys)
+	OpPutData        // put-data: store each item of Items
+	OpReadConfig     // READ-CONFIG: the nextC of Config
+	OpWriteConfig    // WRITE-CONFIG(Next)
+	OpGCConfig       // GC-CONFIG(Next): forward to Next and drop data elements
+	OpPrepare        // Paxos phase 1 for Config's consensus instance
+	OpAccept         // Paxos phase 2
+)
+
+var opNames = [...]string{"invalid", "query-tag", "query-data", "put-data", "read-config", "write-config", "gc-config", "prepare", "accept"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", o)
+}
+
+// Ballot orders Paxos proposals: by N, then by proposer id.
+type Ballot struct {
+	N        uint64
+	Proposer string
+}
+
+// Less reports whether b orders before o.
+func (b Ballot) Less(o Ballot) bool {
+	if b.N != o.N {
+		return b.N < o.N
+	}
+	return b.Proposer < o.Proposer
+}
+
+// Item is one object's tag and value (ABD) or coded element (EC) in a
+// put-data.
+type Item struct {
+	Key   string
+	Tag   Tag
+	Value []byte
+}
+
+// Entry is one version a server holds of an object. HasValue is false for
+// an EC entry whose element was trimmed (δ) or garbage collected, and for
+// tag-only replies.
+type Entry struct {
+	Tag      Tag
+	HasValue bool
+	Value    []byte
+}
+
+// Object is a server's state of one key in one configuration: for ABD a
+// single entry, for EC the list of the spec, newest last.
+type Object struct {
+	Key     string
+	Entries []Entry
+}
+
+// Request is a message from a client to a server. Config is the index of the
+// configuration the request is about; DAP tells the server how that
+// configuration stores data.
+type Request struct {
+	ID     uint64 // matches a reply to its request on transports that need it
+	Op     Op
+	Config uint64
+	DAP    DAP
+	// Keys names the objects of a query; AllKeys asks for every object the
+	// server holds in Config (batched state transfer).
+	Keys    []string
+	AllKeys bool
+	// TagsOnly asks a server whose nextC is finalized to leave out values
+	// (ARES II piggyback on EC).
+	TagsOnly bool
+	Items    []Item
+	Next     NextC
+	Ballot   Ballot
+	Value    *Config // Paxos proposal
+}
+
+// Response is a server's reply.
+type Response struct {
+	ID   uint64
+	From string
+	// Next is the server's nextC for the request's configuration; clients
+	// with piggyback on follow it.
+	Next NextC
+	// Collected is true when the configuration was garbage collected here:
+	// its data is gone and Next forwards to a finalized successor.
+	Collected bool
+	Tags      []Tag    // OpQueryTag, in the order of Keys
+	Objects   []Object // OpQueryData
+	// Paxos replies.
+	OK             bool
+	Promised       Ballot
+	AcceptedBallot Ballot
+	Accepted       *Config
+}
+
+// Transport carries one request to one server and returns its reply. A lost
+// message shows as an error or as a call that lasts until ctx ends; callers
+// retry, which is safe because every request is idempotent.
+type Transport interface {
+	Call(ctx context.Context, to Server, req *Request) (*Response, error)
+}
+
+// Handler is what a server offers a transport.
+type Handler interface {
+	Handle(ctx context.Context, req *Request) (*Response, error)
+}

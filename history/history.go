@@ -1,0 +1,185 @@
+// Package history is the on-disk format of a run's history: one JSON object
+// per line, an invoke followed by exactly one completion for every client
+// operation, and nemesis events on the same time axis.
+package history
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// Type is the kind of a history line.
+type Type string
+
+// Line types. A client operation is an Invoke followed by one of Ok, Fail
+// (known not to have taken effect) or Info (unknown: it may have taken
+// effect at any time after its invocation, or never).
+const (
+	Invoke  Type = "invoke"
+	Ok      Type = "ok"
+	Fail    Type = "fail"
+	Info    Type = "info"
+	Nemesis Type = "nemesis"
+)
+
+// Operation functions.
+const (
+	FRead  = "read"
+	FWrite = "write"
+	// Nemesis lines use FStart and FStop; a reconfiguration is a nemesis
+	// fault named "reconfig".
+	FStart = "start"
+	FStop  = "stop"
+)
+
+// Op is one history line.
+type Op struct {
+	Type Type `json:"type"`
+	// Process is the logical client process; a client whose operation ended
+	// in Info continues as a new process, as in Jepsen.
+	Process int    `json:"process"`
+	F       string `json:"f"`
+	Key     string `json:"key,omitempty"`
+	// Value is the written value on a write's invoke and completion, and the
+	// value a read returned on its Ok completion ("" is the initial value).
+	// Written values are unique per run, so a read names the write it saw.
+	Value string `json:"value,omitempty"`
+	// Time is monotonic nanoseconds since the run began.
+	Time  int64  `json:"time"`
+	Error string `json:"error,omitempty"`
+	// Nemesis lines: Fault names the fault kind, ID pairs a start with its
+	// stop, Value describes the fault (its targets).
+	Fault string `json:"fault,omitempty"`
+	ID    int    `json:"id,omitempty"`
+}
+
+// IsClient reports whether the line belongs to a client operation.
+func (o *Op) IsClient() bool { return o.Type != Nemesis }
+
+// Writer appends lines to a history file, flushing each as it goes so that
+// a run that dies still leaves a checkable prefix. It is safe for
+// concurrent use.
+type Writer struct {
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer
+	enc *json.Encoder
+	err error
+}
+
+// Create creates (or truncates) a history file.
+func Create(path string) (*Writer, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create history: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	return &Writer{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+// Append writes one line and flushes it to the file.
+func (h *Writer) Append(op Op) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return h.err
+	}
+	if err := h.enc.Encode(&op); err != nil {
+		h.err = fmt.Errorf("write history: %w", err)
+		return h.err
+	}
+	if err := h.w.Flush(); err != nil {
+		h.err = fmt.Errorf("write history: %w", err)
+	}
+	return h.err
+}
+
+// Close flushes, syncs and closes the file.
+func (h *Writer) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err := h.w.Flush()
+	if e := h.f.Sync(); err == nil {
+		err = e
+	}
+	if e := h.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// ParseError is a malformed line. Read returns it together with every line
+// before it, so the prefix stays checkable.
+type ParseError struct {
+	Line int
+	Err  error
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("history line %d: %v", e.Line, e.Err) }
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// ReadFile reads a history file; see Read.
+func ReadFile(path string) ([]Op, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	defer f.Close()
+	return Read(f)
+}
+
+// Read parses a history. On a malformed line it returns the lines before it
+// and a *ParseError naming the line. A last line without its newline that
+// does not parse (a run killed mid-write) is dropped the same way.
+func Read(r io.Reader) ([]Op, error) {
+	var ops []Op
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	n := 0
+	for sc.Scan() {
+		n++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var op Op
+		if err := json.Unmarshal(b, &op); err != nil {
+			return ops, &ParseError{Line: n, Err: err}
+		}
+		if err := op.validate(); err != nil {
+			return ops, &ParseError{Line: n, Err: err}
+		}
+		ops = append(ops, op)
+	}
+	if err := sc.Err(); err != nil {
+		return ops, &ParseError{Line: n + 1, Err: err}
+	}
+	return ops, nil
+}
+
+func (o *Op) validate() error {
+	switch o.Type {
+	case Invoke, Ok, Fail, Info:
+		if o.F != FRead && o.F != FWrite {
+			return fmt.Errorf("unknown f %q", o.F)
+		}
+	case Nemesis:
+		if o.F != FStart && o.F != FStop {
+			return fmt.Errorf("nemesis line with f %q (want start or stop)", o.F)
+		}
+	case "":
+		return errors.New("missing type")
+	default:
+		return fmt.Errorf("unknown type %q", o.Type)
+	}
+	if o.Time < 0 {
+		return fmt.Errorf("negative time %d", o.Time)
+	}
+	return nil
+}
