@@ -113,7 +113,7 @@ type Response struct {
 // message shows as an error or as a call that lasts until ctx ends; callers
 // retry, which is safe because every request is idempotent.
 type Transport interface {
-	Call(ctx context.Context, to Server, req *Request) (*Response, error)
+	Call(ctx context.Context, to Node, req *Request) (*Response, error)
 }
 
 // Handler is what a server offers a transport.

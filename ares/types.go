@@ -61,8 +61,8 @@ const (
 	EC  DAP = "ec"
 )
 
-// Server names one storage server and where it listens.
-type Server struct {
+// Node names one storage server and where it listens.
+type Node struct {
 	ID   string
 	Addr string
 }
@@ -71,7 +71,7 @@ type Server struct {
 type Config struct {
 	// ID is the configuration's index in the sequence (0 for the initial one).
 	ID      uint64
-	Servers []Server
+	Servers []Node
 	DAP     DAP
 	// K is the Reed-Solomon data shard count for EC (unused for ABD).
 	K int
@@ -127,7 +127,7 @@ func (c *Config) Clone() *Config {
 		return nil
 	}
 	d := *c
-	d.Servers = append([]Server(nil), c.Servers...)
+	d.Servers = append([]Node(nil), c.Servers...)
 	return &d
 }
 
@@ -179,11 +179,11 @@ func (c *Config) Validate() error {
 }
 
 // ParseServers parses "ID=ADDR,ID=ADDR,...".
-func ParseServers(s string) ([]Server, error) {
+func ParseServers(s string) ([]Node, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, errors.New("empty server list")
 	}
-	var out []Server
+	var out []Node
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		id, addr, ok := strings.Cut(part, "=")
@@ -193,7 +193,7 @@ func ParseServers(s string) ([]Server, error) {
 		if !strings.Contains(addr, ":") {
 			return nil, fmt.Errorf("malformed address %q for server %s: want HOST:PORT", addr, id)
 		}
-		out = append(out, Server{ID: id, Addr: addr})
+		out = append(out, Node{ID: id, Addr: addr})
 	}
 	return out, nil
 }
