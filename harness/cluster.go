@@ -1,0 +1,47 @@
+// Package harness runs a test from start to end: a cluster backend, a pool
+// of clients, the history recorder, the nemesis, the checker and the run
+// store.
+package harness
+
+import (
+	"context"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/nemesis"
+)
+
+// Cluster is the seam between a run and its backend (local processes or
+// Docker containers). Faults act through the embedded nemesis.Cluster.
+type Cluster interface {
+	nemesis.Cluster
+	// Start starts every server of the pool and waits until they serve.
+	Start(ctx context.Context) error
+	// Pool lists every server of the pool, in order; the first --servers
+	// form the initial configuration.
+	Pool() []ares.Node
+	// NewClient returns client name's ARES endpoint. Its traffic to every
+	// server goes over its own links, which the nemesis may cut or slow.
+	NewClient(ctx context.Context, name string, spec ClientSpec) (Client, error)
+	// ControlClient returns a client whose links no fault touches: the
+	// reconfigurer and the final reads use it.
+	ControlClient(ctx context.Context, spec ClientSpec) (Client, error)
+	// Stop stops everything the cluster started and copies server logs
+	// into logDir/<node>/. It is safe to call more than once.
+	Stop(ctx context.Context, logDir string) error
+}
+
+// ClientSpec is what an ARES client of the run needs.
+type ClientSpec struct {
+	Initial *ares.Config
+	PB, GC  bool
+	Bug     ares.Bug
+}
+
+// Client is one ARES client endpoint, in process (local backend) or an
+// agent in its own container (docker backend).
+type Client interface {
+	Read(ctx context.Context, key string) ([]byte, error)
+	Write(ctx context.Context, key string, value []byte) error
+	Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error)
+	Close() error
+}
