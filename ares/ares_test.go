@@ -1,0 +1,296 @@
+package ares
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestTagOrder(t *testing.T) {
+	a := Tag{1, "a"}
+	b := Tag{1, "b"}
+	c := Tag{2, "a"}
+	if !a.Less(b) || !b.Less(c) || !a.Less(c) || c.Less(a) || a.Less(a) {
+		t.Fatal("tag order is not <ts, wid> lexicographic")
+	}
+	if (Tag{}).Compare(a) != -1 || c.Compare(b) != 1 || a.Compare(a) != 0 {
+		t.Fatal("Compare disagrees with Less")
+	}
+	if !(Tag{}).IsZero() || a.IsZero() {
+		t.Fatal("IsZero")
+	}
+	if MaxTag(a, c) != c || MaxTag(c, a) != c {
+		t.Fatal("MaxTag")
+	}
+}
+
+func nodes(n int) []Node {
+	out := make([]Node, n)
+	for i := range out {
+		out[i] = Node{ID: fmt.Sprintf("s%d", i+1), Addr: fmt.Sprintf("127.0.0.1:%d", 7001+i)}
+	}
+	return out
+}
+
+func TestQuorumSizes(t *testing.T) {
+	for _, tc := range []struct {
+		n, k int
+		dap  DAP
+		want int
+	}{
+		{1, 0, ABD, 1}, {3, 0, ABD, 2}, {4, 0, ABD, 3}, {5, 0, ABD, 3},
+		{5, 3, EC, 4}, {5, 1, EC, 3}, {6, 2, EC, 4}, {11, 6, EC, 9}, {4, 3, EC, 4},
+	} {
+		c := Config{Servers: nodes(tc.n), DAP: tc.dap, K: tc.k}
+		if got := c.Quorum(); got != tc.want {
+			t.Errorf("%s n=%d k=%d: quorum %d, want %d", tc.dap, tc.n, tc.k, got, tc.want)
+		}
+		// Any two EC quorums must share k servers: 2q - n >= k.
+		if tc.dap == EC && 2*c.Quorum()-tc.n < tc.k {
+			t.Errorf("n=%d k=%d: quorums share fewer than k servers", tc.n, tc.k)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{DAP: ABD},
+		{Servers: nodes(3), DAP: "raft"},
+		{Servers: nodes(3), DAP: EC, K: 3},
+		{Servers: nodes(3), DAP: EC, K: 0},
+		{Servers: append(nodes(2), Node{ID: "s1", Addr: "x:1"}), DAP: ABD},
+		{Servers: append(nodes(2), Node{ID: "s9", Addr: "127.0.0.1:7001"}), DAP: ABD},
+		{Servers: []Node{{ID: "", Addr: "x:1"}}, DAP: ABD},
+	}
+	for _, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%v: no error", c)
+		}
+	}
+	good := Config{Servers: nodes(5), DAP: EC, K: 3}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseServers("s1=a:1,s2"); err == nil {
+		t.Error("malformed list accepted")
+	}
+	if _, err := ParseServers("s1=nohostport"); err == nil {
+		t.Error("address without port accepted")
+	}
+	ns, err := ParseServers("s1=a:1, s2=b:2")
+	if err != nil || len(ns) != 2 || ns[1] != (Node{"s2", "b:2"}) {
+		t.Fatalf("ParseServers: %v %v", ns, err)
+	}
+}
+
+// Any n-k elements may be missing: every subset of k elements decodes.
+func TestECEncodeDecodeAnySubset(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, nk := range [][2]int{{5, 3}, {3, 1}, {6, 4}, {7, 2}} {
+		n, k := nk[0], nk[1]
+		for _, size := range []int{0, 1, 7, 1000, 65537} {
+			v := make([]byte, size)
+			for i := range v {
+				v[i] = byte(rng.UintN(256))
+			}
+			elems, err := Encode(v, n, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for mask := 0; mask < 1<<n; mask++ {
+				if popcount(mask) != k {
+					continue
+				}
+				in := make([][]byte, n)
+				for i := 0; i < n; i++ {
+					if mask&(1<<i) != 0 {
+						in[i] = append([]byte(nil), elems[i]...)
+					}
+				}
+				got, err := Decode(in, n, k)
+				if err != nil {
+					t.Fatalf("[%d,%d] size %d mask %b: %v", n, k, size, mask, err)
+				}
+				if !bytes.Equal(got, v) {
+					t.Fatalf("[%d,%d] size %d mask %b: wrong value", n, k, size, mask)
+				}
+			}
+			short := make([][]byte, n)
+			for i := 0; i < k-1; i++ {
+				short[i] = elems[i]
+			}
+			if _, err := Decode(short, n, k); err == nil {
+				t.Fatalf("[%d,%d]: decoded from %d elements", n, k, k-1)
+			}
+		}
+	}
+}
+
+func popcount(x int) int {
+	c := 0
+	for ; x != 0; x &= x - 1 {
+		c++
+	}
+	return c
+}
+
+func put(t *testing.T, s *Server, cfg uint64, dap DAP, key string, tag Tag, v string) {
+	t.Helper()
+	_, err := s.Handle(context.Background(), &Request{Op: OpPutData, Config: cfg, DAP: dap, Items: []Item{{Key: key, Tag: tag, Value: []byte(v)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func query(t *testing.T, s *Server, cfg uint64, dap DAP, key string) []Entry {
+	t.Helper()
+	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: cfg, DAP: dap, Keys: []string{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Objects[0].Entries
+}
+
+func TestServerABDTagOnlyMovesUp(t *testing.T) {
+	st := NewMemStorage()
+	s, _ := NewServer(st, ServerOptions{ID: "s1"})
+	put(t, s, 0, ABD, "k", Tag{2, "a"}, "two")
+	put(t, s, 0, ABD, "k", Tag{1, "z"}, "one") // stale
+	put(t, s, 0, ABD, "k", Tag{2, "a"}, "two") // duplicate
+	e := query(t, s, 0, ABD, "k")
+	if len(e) != 1 || e[0].Tag != (Tag{2, "a"}) || string(e[0].Value) != "two" {
+		t.Fatalf("got %+v", e)
+	}
+	put(t, s, 0, ABD, "k", Tag{3, "a"}, "three")
+	// A restart on the same storage forgets nothing.
+	s2, err := NewServer(st, ServerOptions{ID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = query(t, s2, 0, ABD, "k")
+	if len(e) != 1 || string(e[0].Value) != "three" {
+		t.Fatalf("after reopen: %+v", e)
+	}
+	// Configurations keep their data apart.
+	if e := query(t, s2, 1, ABD, "k"); len(e) != 0 {
+		t.Fatalf("configuration 1 sees configuration 0's data: %+v", e)
+	}
+}
+
+func TestServerNoTagCheckBug(t *testing.T) {
+	s, _ := NewServer(NewMemStorage(), ServerOptions{ID: "s1", Bug: BugNoTagCheck})
+	put(t, s, 0, ABD, "k", Tag{2, "a"}, "two")
+	put(t, s, 0, ABD, "k", Tag{1, "a"}, "one")
+	if e := query(t, s, 0, ABD, "k"); string(e[0].Value) != "one" {
+		t.Fatal("the bug is not there")
+	}
+}
+
+func TestServerECDeltaTrimsByTag(t *testing.T) {
+	st := NewMemStorage()
+	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 2})
+	// Out of order on purpose: trimming follows tag order, not arrival.
+	for _, ts := range []uint64{5, 1, 4, 2, 3, 6} {
+		put(t, s, 0, EC, "k", Tag{ts, "w"}, fmt.Sprint(ts))
+	}
+	put(t, s, 0, EC, "k", Tag{6, "w"}, "dup")
+	e := query(t, s, 0, EC, "k")
+	if len(e) != 6 {
+		t.Fatalf("%d entries, want 6 (tags stay)", len(e))
+	}
+	for i, en := range e {
+		wantVal := en.Tag.TS >= 4
+		if en.Tag.TS != uint64(i+1) || en.HasValue != wantVal {
+			t.Fatalf("entry %d: %+v", i, en)
+		}
+		if wantVal && string(en.Value) != fmt.Sprint(en.Tag.TS) {
+			t.Fatalf("entry %d value %q", i, en.Value)
+		}
+	}
+	// Trimmed elements are gone from storage too.
+	n := 0
+	st.Scan("v/", func(string, []byte) error { n++; return nil })
+	if n != 3 {
+		t.Fatalf("%d stored elements, want δ+1 = 3", n)
+	}
+	s2, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 2})
+	if e2 := query(t, s2, 0, EC, "k"); len(e2) != 6 || !e2[5].HasValue {
+		t.Fatalf("after reopen: %+v", e2)
+	}
+}
+
+func TestServerConfigPointerAndPaxos(t *testing.T) {
+	st := NewMemStorage()
+	s, _ := NewServer(st, ServerOptions{ID: "s1"})
+	ctx := context.Background()
+	c1 := &Config{ID: 1, Servers: nodes(3), DAP: ABD}
+	c3 := &Config{ID: 3, Servers: nodes(3), DAP: ABD}
+	do := func(req *Request) *Response {
+		t.Helper()
+		r, err := s.Handle(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	do(&Request{Op: OpWriteConfig, Config: 0, Next: NextC{c1, Finalized}})
+	r := do(&Request{Op: OpWriteConfig, Config: 0, Next: NextC{c1, Pending}})
+	if r.Next.Status != Finalized {
+		t.Fatal("pointer moved back from F to P")
+	}
+	put(t, s, 0, ABD, "k", Tag{1, "a"}, "v")
+	r = do(&Request{Op: OpGCConfig, Config: 0, Next: NextC{c3, Finalized}})
+	if !r.Collected || r.Next.Cfg.ID != 3 {
+		t.Fatalf("gc: %+v", r)
+	}
+	if e := query(t, s, 0, ABD, "k"); e[0].HasValue {
+		t.Fatal("gc kept the data")
+	}
+	// Paxos: a lower ballot is refused after a promise; accepted values stay.
+	p := do(&Request{Op: OpPrepare, Config: 0, Ballot: Ballot{2, "b"}})
+	if !p.OK {
+		t.Fatal("first prepare refused")
+	}
+	if p := do(&Request{Op: OpPrepare, Config: 0, Ballot: Ballot{1, "z"}}); p.OK {
+		t.Fatal("lower ballot promised")
+	}
+	if a := do(&Request{Op: OpAccept, Config: 0, Ballot: Ballot{2, "b"}, Value: c1}); !a.OK {
+		t.Fatal("accept refused")
+	}
+	s2, _ := NewServer(st, ServerOptions{ID: "s1"})
+	r, _ = s2.Handle(ctx, &Request{Op: OpPrepare, Config: 0, Ballot: Ballot{3, "a"}})
+	if !r.OK || !r.Accepted.Equal(c1) || r.AcceptedBallot != (Ballot{2, "b"}) {
+		t.Fatalf("acceptor state lost on reopen: %+v", r)
+	}
+	if r.Next.Cfg.ID != 3 || !r.Collected {
+		t.Fatal("pointer lost on reopen")
+	}
+}
+
+func TestDecodeNewestRule(t *testing.T) {
+	cfg := &Config{Servers: nodes(5), DAP: EC, K: 3}
+	old, _ := Encode([]byte("old"), 5, 3)
+	t1, t2 := Tag{1, "a"}, Tag{2, "a"}
+	// t2 is in 3 lists (so T* has it) but only 2 with elements: decoding
+	// the older t1 would be wrong, so the rule refuses.
+	lists := [][]Entry{
+		{{Tag: t1, HasValue: true, Value: old[0]}, {Tag: t2}},
+		{{Tag: t1, HasValue: true, Value: old[1]}, {Tag: t2, HasValue: true, Value: []byte("x")}},
+		{{Tag: t1, HasValue: true, Value: old[2]}, {Tag: t2, HasValue: true, Value: []byte("y")}},
+		nil,
+	}
+	if _, ok, _ := decodeNewest(cfg, append(lists, nil), 4); ok {
+		t.Fatal("returned an older decodable tag than the newest seen by k")
+	}
+	lists[0] = lists[0][:1]
+	p, ok, err := decodeNewest(cfg, append(lists, nil), 4)
+	if err != nil || !ok || p.Tag != t1 || string(p.Value) != "old" {
+		t.Fatalf("got %+v %v %v", p, ok, err)
+	}
+	p, ok, _ = decodeNewest(cfg, make([][]Entry, 5), 4)
+	if !ok || !p.Tag.IsZero() || p.Value != nil {
+		t.Fatal("empty lists must give the initial value")
+	}
+}

@@ -1,0 +1,92 @@
+// Package aresrpc carries ARES messages over gRPC: the ares.v1 service
+// (generated code in aresv1), conversions between its messages and the
+// structs of package ares, a server adapter for an ares.Handler, and a
+// client Transport.
+package aresrpc
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	pb "github.com/ares-torture/torture/ares/aresrpc/aresv1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+)
+
+// MaxMsgSize bounds one gRPC message each way. A put-data or get-data of an
+// ABD value of 64 MiB is a little over 64 MiB; EC get-data replies carry up
+// to δ+1 elements per key. 256 MiB leaves room for both.
+const MaxMsgSize = 256 << 20
+
+// ServiceName is the gRPC service name, also used for its health status.
+const ServiceName = "ares.v1.Ares"
+
+// ServerOptions returns the gRPC server options an ARES server needs:
+// message limits for large values, and a keepalive policy that accepts the
+// pings of this package's Transport.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMsgSize),
+		grpc.MaxSendMsgSize(MaxMsgSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			// Below the clients' ping interval, so they are never sent
+			// away for pinging too often.
+			MinTime:             clientKeepaliveTime / 2,
+			PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    30 * time.Second,
+			Timeout: 10 * time.Second,
+		}),
+	}
+}
+
+// Register serves h as the ares.v1.Ares service on gs and registers the
+// standard gRPC health service, reporting SERVING for the whole server and
+// for ServiceName. The caller may flip it with the returned health server
+// (Shutdown marks everything NOT_SERVING).
+func Register(gs *grpc.Server, h ares.Handler) *health.Server {
+	pb.RegisterAresServer(gs, &service{h: h})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	return hs
+}
+
+type service struct {
+	pb.UnimplementedAresServer
+	h ares.Handler
+}
+
+// Call implements aresv1.AresServer.
+func (s *service) Call(ctx context.Context, in *pb.Request) (*pb.Response, error) {
+	req, err := RequestFromPB(in)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "bad request: %v", err)
+	}
+	resp, err := s.h.Handle(ctx, req)
+	if err != nil {
+		return nil, status.Error(errorCode(ctx, err), err.Error())
+	}
+	if resp == nil {
+		return nil, status.Errorf(codes.Internal, "handler returned no response to %s", req.Op)
+	}
+	return ResponseToPB(resp), nil
+}
+
+func errorCode(ctx context.Context, err error) codes.Code {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return codes.Canceled
+	}
+	return codes.Unknown
+}

@@ -1,0 +1,303 @@
+package ares
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// seq is a client's cseq: configurations in index order with their status.
+// After garbage collection it may have gaps.
+type seq []SeqEntry
+
+func (s seq) clone() seq {
+	out := make(seq, len(s))
+	for i, e := range s {
+		out[i] = SeqEntry{Cfg: e.Cfg.Clone(), Status: e.Status}
+	}
+	return out
+}
+
+// lastF is the position of the last finalized configuration (μ).
+func (s seq) lastF() int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i].Status == Finalized {
+			return i
+		}
+	}
+	return 0
+}
+
+func (s seq) last() *Config { return s[len(s)-1].Cfg }
+
+// find returns the position of configuration id, or -1.
+func (s seq) find(id uint64) int {
+	i := sort.Search(len(s), func(i int) bool { return s[i].Cfg.ID >= id })
+	if i < len(s) && s[i].Cfg.ID == id {
+		return i
+	}
+	return -1
+}
+
+// add records pointer x; it reports whether s learned something.
+func (s *seq) add(x NextC) bool {
+	if x.IsNone() {
+		return false
+	}
+	if i := s.find(x.Cfg.ID); i >= 0 {
+		if (*s)[i].Status < x.Status {
+			(*s)[i].Status = x.Status
+			return true
+		}
+		return false
+	}
+	*s = append(*s, SeqEntry{Cfg: x.Cfg.Clone(), Status: x.Status})
+	sort.Slice(*s, func(i, j int) bool { return (*s)[i].Cfg.ID < (*s)[j].Cfg.ID })
+	return true
+}
+
+// Client is a reader, writer and reconfigurer of ARES objects. Its methods
+// may be called from several goroutines, at most one operation per key at a
+// time.
+type Client struct {
+	opts ClientOptions
+	wid  string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	seq     seq
+	gcBelow uint64 // entries below it were garbage collected and dropped
+}
+
+// NewClient checks the options and returns a client that starts from the
+// initial configuration.
+func NewClient(opts ClientOptions) (*Client, error) {
+	if opts.Initial == nil {
+		return nil, errors.New("client needs an initial configuration")
+	}
+	if err := opts.Initial.Validate(); err != nil {
+		return nil, fmt.Errorf("initial configuration: %w", err)
+	}
+	if opts.Initial.ID != 0 {
+		return nil, fmt.Errorf("initial configuration has index %d, want 0", opts.Initial.ID)
+	}
+	if opts.Transport == nil {
+		return nil, errors.New("client needs a transport")
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = 500 * time.Millisecond
+	}
+	if opts.DecodeRetries <= 0 {
+		opts.DecodeRetries = 10
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var suffix [8]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, fmt.Errorf("writer id: %w", err)
+	}
+	c := &Client{opts: opts, log: opts.Logger, wid: opts.ID + "-" + hex.EncodeToString(suffix[:])}
+	c.seq = seq{{Cfg: opts.Initial.Clone(), Status: Finalized}}
+	return c, nil
+}
+
+// WriterID returns the writer id this client puts in its tags.
+func (c *Client) WriterID() string { return c.wid }
+
+// Sequence returns the configuration sequence as this client knows it,
+// without asking the servers.
+func (c *Client) Sequence() []SeqEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq.clone()
+}
+
+func (c *Client) snapshot() seq {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq.clone()
+}
+
+// merge folds what an operation learned into the client's sequence. Every
+// sequence is a prefix of the longest, so this is a union.
+func (c *Client) merge(s seq) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range s {
+		if e.Cfg.ID >= c.gcBelow || e.Cfg.ID == 0 && c.gcBelow == 0 {
+			c.seq.add(NextC{Cfg: e.Cfg, Status: e.Status})
+		}
+	}
+}
+
+// Configs runs read-config and returns the sequence as this client knows it.
+func (c *Client) Configs(ctx context.Context) ([]SeqEntry, error) {
+	s := c.snapshot()
+	err := c.readConfig(ctx, &s)
+	c.merge(s)
+	if err != nil {
+		return nil, fmt.Errorf("read-config: %w", err)
+	}
+	return c.Sequence(), nil
+}
+
+// readConfig walks the sequence from its last finalized configuration,
+// following each configuration's successor pointer; every pointer found is
+// written back to a majority of the configuration it came from before the
+// walk goes on, so that any later walk finds it too.
+func (c *Client) readConfig(ctx context.Context, s *seq) error {
+	cur := (*s)[s.lastF()].Cfg
+	for {
+		x, err := c.getNextConfig(ctx, cur)
+		if err != nil {
+			return err
+		}
+		if x.IsNone() {
+			return nil
+		}
+		if err := c.putConfig(ctx, cur, x, false); err != nil {
+			return err
+		}
+		s.add(x)
+		cur = x.Cfg
+	}
+}
+
+// follow handles the pointers piggybacked on the replies from cur (ARES
+// II PB): a pointer the client did not know is written back to cur, as in
+// read-config, and added. It returns the next configuration to visit, or
+// nil at the end of the known sequence. A finalized pointer is followed
+// directly: a finalized configuration holds everything older ones did.
+func (c *Client) follow(ctx context.Context, s *seq, cur *Config, ptrs []NextC) (*Config, error) {
+	best := bestPointer(ptrs)
+	if !best.IsNone() {
+		if i := s.find(best.Cfg.ID); i < 0 || (*s)[i].Status < best.Status {
+			if err := c.putConfig(ctx, cur, best, false); err != nil {
+				return nil, err
+			}
+			s.add(best)
+		}
+		if best.Status == Finalized {
+			return best.Cfg, nil
+		}
+	}
+	for _, e := range *s {
+		if e.Cfg.ID > cur.ID {
+			return e.Cfg, nil
+		}
+	}
+	return nil, nil
+}
+
+// Write stores value under key.
+func (c *Client) Write(ctx context.Context, key string, value []byte) error {
+	s := c.snapshot()
+	defer c.merge(s)
+	var tmax Tag
+	visit := func(cfg *Config) ([]NextC, error) {
+		t, ptrs, err := c.getTag(ctx, cfg, key)
+		tmax = MaxTag(tmax, t)
+		return ptrs, err
+	}
+	if err := c.phase1(ctx, &s, visit); err != nil {
+		return fmt.Errorf("write %q: %w", key, err)
+	}
+	t := Tag{TS: tmax.TS + 1, WID: c.wid}
+	if c.opts.Bug == BugReuseTag && tmax.TS > 0 {
+		t.TS = tmax.TS
+	}
+	if err := c.phase2(ctx, &s, key, pair{t, value}); err != nil {
+		return fmt.Errorf("write %q: %w", key, err)
+	}
+	return nil
+}
+
+// Read returns the value of key (nil for the initial value).
+func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
+	s := c.snapshot()
+	defer c.merge(s)
+	var best pair
+	visit := func(cfg *Config) ([]NextC, error) {
+		got, ptrs, skip, err := c.getData(ctx, cfg, []string{key}, c.opts.PB)
+		if err == nil && !skip && best.Tag.Less(got[key].Tag) {
+			best = got[key]
+		}
+		return ptrs, err
+	}
+	if err := c.phase1(ctx, &s, visit); err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	if c.opts.Bug != BugNoWriteBack {
+		if err := c.phase2(ctx, &s, key, best); err != nil {
+			return nil, fmt.Errorf("read %q: %w", key, err)
+		}
+	}
+	return best.Value, nil
+}
+
+// phase1 visits every configuration from the last finalized one to the last
+// one. Plain ARES first runs read-config; with PB the client instead
+// follows the pointers the visited servers piggyback on their replies. A
+// configuration collected under the operation's feet sends it round again
+// (plain ARES) or on to the finalized successor (PB).
+func (c *Client) phase1(ctx context.Context, s *seq, visit func(*Config) ([]NextC, error)) error {
+	if c.opts.PB {
+		cur := (*s)[s.lastF()].Cfg
+		for cur != nil {
+			ptrs, err := visit(cur)
+			if err != nil && !errors.Is(err, errCollected) {
+				return err
+			}
+			if cur, err = c.follow(ctx, s, cur, ptrs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for {
+		if err := c.readConfig(ctx, s); err != nil {
+			return err
+		}
+		collected := false
+		for _, e := range (*s)[s.lastF():] {
+			_, err := visit(e.Cfg)
+			if errors.Is(err, errCollected) {
+				collected = true
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !collected {
+			return nil
+		}
+	}
+}
+
+// phase2 puts the pair into the last configuration and then runs
+// read-config; while that finds a newer configuration, it puts the pair
+// there too. This loop is what keeps a write from being lost when a
+// reconfiguration transfers state concurrently.
+func (c *Client) phase2(ctx context.Context, s *seq, key string, p pair) error {
+	for {
+		last := s.last()
+		if _, err := c.putData(ctx, last, map[string]pair{key: p}); err != nil {
+			return err
+		}
+		if err := c.readConfig(ctx, s); err != nil {
+			return err
+		}
+		if s.last().ID == last.ID {
+			return nil
+		}
+	}
+}

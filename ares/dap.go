@@ -1,0 +1,264 @@
+package ares
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotDecodable is wrapped by an EC get-data that kept seeing a newer tag
+// than it could decode (more than δ writes concurrent with the read). The
+// operation's effect is unknown.
+var ErrNotDecodable = errors.New("newest tag not decodable")
+
+// errCollected reports that a configuration was garbage collected while an
+// operation read its data; the operation starts its phase again.
+var errCollected = errors.New("configuration collected")
+
+// pointers gathers the nextC pointers of replies.
+func pointers(resps []*Response) []NextC {
+	out := make([]NextC, 0, len(resps))
+	for _, r := range resps {
+		if !r.Next.IsNone() {
+			out = append(out, r.Next)
+		}
+	}
+	return out
+}
+
+// bestPointer prefers a finalized pointer over a pending one, and among
+// equals the later configuration.
+func bestPointer(ps []NextC) NextC {
+	var best NextC
+	for _, p := range ps {
+		if p.IsNone() {
+			continue
+		}
+		if best.IsNone() || p.Status > best.Status || (p.Status == best.Status && p.Cfg.ID > best.Cfg.ID) {
+			best = p
+		}
+	}
+	return best
+}
+
+// getTag is the DAP's get-tag for one key: the largest tag of a quorum.
+func (c *Client) getTag(ctx context.Context, cfg *Config, key string) (Tag, []NextC, error) {
+	resps, err := c.quorum(ctx, cfg, OpQueryTag, cfg.Quorum(), func(int) *Request {
+		return &Request{Keys: []string{key}}
+	})
+	if err != nil {
+		return Tag{}, nil, err
+	}
+	var t Tag
+	for _, r := range resps {
+		if len(r.Tags) != 1 {
+			return Tag{}, nil, fmt.Errorf("query-tag reply from %s has %d tags, want 1", r.From, len(r.Tags))
+		}
+		t = MaxTag(t, r.Tags[0])
+	}
+	return t, pointers(resps), nil
+}
+
+// pair is a tag and the value it names.
+type pair struct {
+	Tag   Tag
+	Value []byte
+}
+
+// getData is the DAP's get-data for the given keys (nil: every key the
+// quorum holds). It returns the newest pair of each key and the pointers
+// of the replies. With tagsOnly (PB), a server whose configuration has a
+// finalized successor leaves its values out; skip then says the data is
+// in that successor and this configuration's result must not be used.
+func (c *Client) getData(ctx context.Context, cfg *Config, keys []string, tagsOnly bool) (map[string]pair, []NextC, bool, error) {
+	for attempt := 0; ; attempt++ {
+		out, ptrs, skip, retry, err := c.getDataOnce(ctx, cfg, keys, tagsOnly)
+		if err != nil || !retry {
+			return out, ptrs, skip, err
+		}
+		if attempt >= c.opts.DecodeRetries {
+			return nil, nil, false, fmt.Errorf("get-data on configuration %d: %w after %d attempts", cfg.ID, ErrNotDecodable, attempt+1)
+		}
+		t := time.NewTimer(time.Duration(attempt+1) * c.opts.Retry / 4)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, false, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, tagsOnly bool) (out map[string]pair, ptrs []NextC, skip, retry bool, err error) {
+	resps, err := c.quorum(ctx, cfg, OpQueryData, cfg.Quorum(), func(int) *Request {
+		return &Request{Keys: keys, AllKeys: keys == nil, TagsOnly: tagsOnly}
+	})
+	if err != nil {
+		return nil, nil, false, false, err
+	}
+	ptrs = pointers(resps)
+	for _, r := range resps {
+		if r.Collected {
+			return nil, ptrs, false, false, errCollected
+		}
+		if tagsOnly && r.Next.Status == Finalized {
+			return nil, ptrs, true, false, nil
+		}
+	}
+	out = map[string]pair{}
+	if cfg.DAP != EC {
+		for _, r := range resps {
+			for _, o := range r.Objects {
+				for _, e := range o.Entries {
+					if !e.HasValue {
+						continue
+					}
+					if p, ok := out[o.Key]; !ok || p.Tag.Less(e.Tag) {
+						out[o.Key] = pair{e.Tag, e.Value}
+					}
+				}
+			}
+		}
+		for _, k := range keys {
+			if _, ok := out[k]; !ok {
+				out[k] = pair{}
+			}
+		}
+		return out, ptrs, false, false, nil
+	}
+	// EC: per key, gather each server's list by its element index.
+	lists := map[string][][]Entry{}
+	for _, k := range keys {
+		lists[k] = make([][]Entry, cfg.N())
+	}
+	for _, r := range resps {
+		idx := cfg.Index(r.From)
+		if idx < 0 {
+			return nil, nil, false, false, fmt.Errorf("reply from %s, not a server of configuration %d", r.From, cfg.ID)
+		}
+		for _, o := range r.Objects {
+			if lists[o.Key] == nil {
+				lists[o.Key] = make([][]Entry, cfg.N())
+			}
+			lists[o.Key][idx] = o.Entries
+		}
+	}
+	for k, l := range lists {
+		p, ok, err := decodeNewest(cfg, l, len(resps))
+		if err != nil {
+			return nil, nil, false, false, fmt.Errorf("key %q: %w", k, err)
+		}
+		if !ok {
+			return nil, nil, false, true, nil
+		}
+		out[k] = p
+	}
+	return out, ptrs, false, false, nil
+}
+
+// decodeNewest applies the EC decode rule to the lists of one key, indexed
+// by element: T* are the tags in at least k lists, Tdec those with an
+// element in at least k lists; every server implicitly holds the initial
+// pair. It decodes max Tdec only if it equals max T*, and otherwise reports
+// !ok: returning an older decodable tag could undo a completed write.
+func decodeNewest(cfg *Config, lists [][]Entry, replies int) (pair, bool, error) {
+	type count struct{ all, dec int }
+	counts := map[Tag]*count{}
+	for _, l := range lists {
+		for _, e := range l {
+			ct := counts[e.Tag]
+			if ct == nil {
+				ct = &count{}
+				counts[e.Tag] = ct
+			}
+			ct.all++
+			if e.HasValue {
+				ct.dec++
+			}
+		}
+	}
+	var maxAll, maxDec Tag // t0 is in every list, with its (empty) value
+	for t, ct := range counts {
+		if ct.all >= cfg.K && maxAll.Less(t) {
+			maxAll = t
+		}
+		if ct.dec >= cfg.K && maxDec.Less(t) {
+			maxDec = t
+		}
+	}
+	if maxAll != maxDec {
+		return pair{}, false, nil
+	}
+	if maxDec.IsZero() {
+		return pair{}, true, nil
+	}
+	elems := make([][]byte, cfg.N())
+	have := 0
+	for i, l := range lists {
+		for _, e := range l {
+			if e.Tag == maxDec && e.HasValue && have < cfg.K {
+				elems[i] = e.Value
+				have++
+			}
+		}
+	}
+	v, err := Decode(elems, cfg.N(), cfg.K)
+	if err != nil {
+		return pair{}, false, fmt.Errorf("decode %s: %w", maxDec, err)
+	}
+	return pair{maxDec, v}, true, nil
+}
+
+// putData is the DAP's put-data of pairs (one per key): ABD sends every
+// server the values, EC sends server i element i of each.
+func (c *Client) putData(ctx context.Context, cfg *Config, items map[string]pair) ([]NextC, error) {
+	var build func(i int) *Request
+	if cfg.DAP == EC {
+		elems := make(map[string][][]byte, len(items))
+		for k, p := range items {
+			e, err := Encode(p.Value, cfg.N(), cfg.K)
+			if err != nil {
+				return nil, err
+			}
+			elems[k] = e
+		}
+		build = func(i int) *Request {
+			req := &Request{Items: make([]Item, 0, len(items))}
+			for k, p := range items {
+				req.Items = append(req.Items, Item{Key: k, Tag: p.Tag, Value: elems[k][i]})
+			}
+			return req
+		}
+	} else {
+		its := make([]Item, 0, len(items))
+		for k, p := range items {
+			its = append(its, Item{Key: k, Tag: p.Tag, Value: p.Value})
+		}
+		build = func(int) *Request { return &Request{Items: its} }
+	}
+	resps, err := c.quorum(ctx, cfg, OpPutData, cfg.Quorum(), build)
+	if err != nil {
+		return nil, err
+	}
+	return pointers(resps), nil
+}
+
+// getNextConfig asks a majority of cfg for its successor.
+func (c *Client) getNextConfig(ctx context.Context, cfg *Config) (NextC, error) {
+	resps, err := c.quorum(ctx, cfg, OpReadConfig, cfg.Majority(), func(int) *Request { return &Request{} })
+	if err != nil {
+		return NextC{}, err
+	}
+	return bestPointer(pointers(resps)), nil
+}
+
+// putConfig writes a pointer to a majority of cfg; gc also drops cfg's data.
+func (c *Client) putConfig(ctx context.Context, cfg *Config, x NextC, gc bool) error {
+	op := OpWriteConfig
+	if gc {
+		op = OpGCConfig
+	}
+	_, err := c.quorum(ctx, cfg, op, cfg.Majority(), func(int) *Request { return &Request{Next: x} })
+	return err
+}

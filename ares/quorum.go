@@ -1,0 +1,156 @@
+package ares
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ErrUnavailable is wrapped by the errors of phases that no quorum
+// answered.
+var ErrUnavailable = errors.New("quorum unavailable")
+
+// QuorumError says which servers did not answer a phase in time.
+type QuorumError struct {
+	Op      Op
+	Config  uint64
+	Need    int
+	Got     int
+	Missing []string          // servers that did not answer
+	Errs    map[string]string // the last error of each, where there was one
+	Cause   error             // why the wait ended (the context's error)
+}
+
+func (e *QuorumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s on configuration %d: %d of %d needed replies", e.Op, e.Config, e.Got, e.Need)
+	if len(e.Missing) > 0 {
+		b.WriteString("; no answer from ")
+		for i, id := range e.Missing {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(id)
+			if msg := e.Errs[id]; msg != "" {
+				fmt.Fprintf(&b, " (%s)", msg)
+			}
+		}
+	}
+	if e.Cause != nil {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is find ErrUnavailable and the context's error.
+func (e *QuorumError) Unwrap() []error { return []error{ErrUnavailable, e.Cause} }
+
+var reqIDs atomic.Uint64
+
+type reply struct {
+	from int
+	resp *Response
+	err  error
+}
+
+// quorum sends build(i)'s request to every server i of cfg and gathers
+// replies until need distinct servers answered or ctx ends. A server that
+// fails or stays silent for the retry interval is asked again (every
+// request is idempotent); the interval doubles on each attempt so that a
+// large transfer eventually has the time it needs. Each server is counted
+// once.
+func (c *Client) quorum(ctx context.Context, cfg *Config, op Op, need int, build func(i int) *Request) ([]*Response, error) {
+	if c.opts.Bug == BugShortQuorum && need > 1 {
+		need--
+	}
+	n := cfg.N()
+	if need > n {
+		need = n
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan reply, n)
+	for i := 0; i < n; i++ {
+		req := build(i)
+		if req == nil {
+			continue
+		}
+		req.Op, req.Config, req.DAP = op, cfg.ID, cfg.DAP
+		go c.callUntilReply(ctx, i, cfg.Servers[i], req, ch)
+	}
+	got := make([]*Response, 0, need)
+	answered := make([]bool, n)
+	errs := map[string]string{}
+	for len(got) < need {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				errs[cfg.Servers[r.from].ID] = r.err.Error()
+				continue
+			}
+			if !answered[r.from] {
+				answered[r.from] = true
+				got = append(got, r.resp)
+			}
+		case <-ctx.Done():
+			qe := &QuorumError{Op: op, Config: cfg.ID, Need: need, Got: len(got), Errs: errs, Cause: ctx.Err()}
+			for i, ok := range answered {
+				if !ok {
+					qe.Missing = append(qe.Missing, cfg.Servers[i].ID)
+				}
+			}
+			sort.Strings(qe.Missing)
+			return got, qe
+		}
+	}
+	return got, nil
+}
+
+// callUntilReply calls one server until it answers or ctx ends, reporting
+// each failure (so the quorum error can name it) and the final reply.
+func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Request, ch chan<- reply) {
+	wait := c.opts.Retry
+	for attempt := 0; ; attempt++ {
+		r := *req
+		r.ID = reqIDs.Add(1)
+		actx, cancel := context.WithTimeout(ctx, wait)
+		resp, err := c.opts.Transport.Call(actx, to, &r)
+		cancel()
+		if err == nil && resp != nil && resp.ID != 0 && resp.ID != r.ID {
+			err = fmt.Errorf("reply %d to request %d", resp.ID, r.ID)
+		}
+		if err == nil && resp != nil {
+			select {
+			case ch <- reply{from: i, resp: resp}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		if err == nil {
+			err = errors.New("empty reply")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case ch <- reply{from: i, err: err}:
+		default:
+		}
+		// Back off before asking again when the failure was fast (a refused
+		// connection), so a dead server is not hammered.
+		pause := time.NewTimer(c.opts.Retry / 4)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return
+		case <-pause.C:
+		}
+		if wait < 8*time.Second {
+			wait *= 2
+		}
+	}
+}

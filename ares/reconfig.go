@@ -1,0 +1,229 @@
+package ares
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Reconfig moves the system to a configuration with target's servers and
+// DAP (target.ID is ignored) and returns it as installed, with its index.
+// A reconfigurer whose proposal loses the consensus installs and finalizes
+// the winner, then tries its own again.
+func (c *Client) Reconfig(ctx context.Context, target *Config) (*Config, error) {
+	if target == nil {
+		return nil, errors.New("reconfig: no target configuration")
+	}
+	want := target.Clone()
+	want.ID = 0
+	if err := want.Validate(); err != nil {
+		return nil, fmt.Errorf("reconfig: %w", err)
+	}
+	if err := c.checkAddresses(want); err != nil {
+		return nil, fmt.Errorf("reconfig: %w", err)
+	}
+	for {
+		d, err := c.reconfigOnce(ctx, want)
+		if err != nil {
+			return nil, fmt.Errorf("reconfig to %s: %w", want, err)
+		}
+		p := d.Clone()
+		p.ID = 0
+		if p.Equal(want) {
+			return d, nil
+		}
+		c.log.Info("reconfig lost the consensus; installed the winner, retrying", "winner", d)
+	}
+}
+
+// checkAddresses refuses a server id that the known sequence gives another
+// address: clients would reach different servers under one name.
+func (c *Client) checkAddresses(want *Config) error {
+	known := map[string]string{}
+	for _, e := range c.Sequence() {
+		for _, n := range e.Cfg.Servers {
+			known[n.ID] = n.Addr
+		}
+	}
+	for _, n := range want.Servers {
+		if a, ok := known[n.ID]; ok && a != n.Addr {
+			return fmt.Errorf("server %s is %s in the sequence, not %s", n.ID, a, n.Addr)
+		}
+	}
+	return nil
+}
+
+// reconfigOnce runs one reconfig operation: read-config, consensus on the
+// last configuration's successor, install it pending, transfer the state
+// of every object, finalize, and garbage collect. It returns the decided
+// configuration, which may be another reconfigurer's.
+func (c *Client) reconfigOnce(ctx context.Context, want *Config) (*Config, error) {
+	s := c.snapshot()
+	defer func() { c.merge(s) }()
+	if err := c.readConfig(ctx, &s); err != nil {
+		return nil, err
+	}
+	last := s.last()
+	proposal := want.Clone()
+	proposal.ID = last.ID + 1
+	d, err := c.propose(ctx, last, proposal)
+	if err != nil {
+		return nil, fmt.Errorf("consensus on configuration %d: %w", last.ID, err)
+	}
+	if err := c.putConfig(ctx, last, NextC{Cfg: d, Status: Pending}, false); err != nil {
+		return nil, fmt.Errorf("install %s: %w", d, err)
+	}
+	s.add(NextC{Cfg: d, Status: Pending})
+	superseded, err := c.updateConfig(ctx, &s, d)
+	if err != nil {
+		return nil, fmt.Errorf("transfer state to %s: %w", d, err)
+	}
+	if superseded {
+		return d, nil
+	}
+	if err := c.putConfig(ctx, last, NextC{Cfg: d, Status: Finalized}, false); err != nil {
+		return nil, fmt.Errorf("finalize %s: %w", d, err)
+	}
+	s.add(NextC{Cfg: d, Status: Finalized})
+	if c.opts.GC {
+		if err := c.gcConfig(ctx, &s); err != nil {
+			// The configuration is installed; a later GC catches up.
+			c.log.Warn("garbage collection failed", "err", err)
+		}
+	}
+	return d, nil
+}
+
+// updateConfig moves the newest pair of every object held by the
+// configurations from the last finalized one up to d into d, in one
+// batched round per configuration. It reports superseded when a later
+// configuration than d was finalized meanwhile (its reconfigurer moved the
+// state past d, and collected what d would read).
+func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, error) {
+	for {
+		if err := c.readConfig(ctx, s); err != nil {
+			return false, err
+		}
+		if (*s)[s.lastF()].Cfg.ID >= d.ID {
+			return (*s)[s.lastF()].Cfg.ID > d.ID, nil
+		}
+		newest := map[string]pair{}
+		collected := false
+		for _, e := range (*s)[s.lastF():] {
+			if e.Cfg.ID > d.ID {
+				break
+			}
+			got, _, skip, err := c.getDataAll(ctx, e.Cfg)
+			if errors.Is(err, errCollected) {
+				collected = true
+				break
+			}
+			if err != nil {
+				return false, err
+			}
+			if skip {
+				continue
+			}
+			for k, p := range got {
+				if q, ok := newest[k]; !ok || q.Tag.Less(p.Tag) {
+					newest[k] = p
+				}
+			}
+		}
+		if collected {
+			continue
+		}
+		if len(newest) == 0 {
+			return false, nil
+		}
+		_, err := c.putData(ctx, d, newest)
+		return false, err
+	}
+}
+
+// getDataAll is get-data for every object a quorum holds. It never asks for
+// tags only: the transfer needs the data itself.
+func (c *Client) getDataAll(ctx context.Context, cfg *Config) (map[string]pair, []NextC, bool, error) {
+	return c.getData(ctx, cfg, nil, false)
+}
+
+// gcConfig (ARES II GC) points every configuration older than the last
+// finalized one straight at it, which drops their data, and forgets them.
+func (c *Client) gcConfig(ctx context.Context, s *seq) error {
+	mu := s.lastF()
+	target := NextC{Cfg: (*s)[mu].Cfg, Status: Finalized}
+	for _, e := range (*s)[:mu] {
+		if err := c.putConfig(ctx, e.Cfg, target, true); err != nil {
+			return fmt.Errorf("gc %s: %w", e.Cfg, err)
+		}
+	}
+	*s = append(seq(nil), (*s)[mu:]...)
+	c.mu.Lock()
+	if target.Cfg.ID > c.gcBelow {
+		c.gcBelow = target.Cfg.ID
+		i := c.seq.find(target.Cfg.ID)
+		if i < 0 {
+			c.seq.add(target)
+			i = c.seq.find(target.Cfg.ID)
+		}
+		c.seq = append(seq(nil), c.seq[i:]...)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// propose runs single-decree Paxos on cfg's consensus instance, with cfg's
+// servers as acceptors, and returns the decided successor, which may be
+// another proposer's value.
+func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, error) {
+	var round uint64 = 1
+	for {
+		b := Ballot{N: round, Proposer: c.wid}
+		resps, err := c.quorum(ctx, cfg, OpPrepare, cfg.Majority(), func(int) *Request { return &Request{Ballot: b} })
+		if err != nil {
+			return nil, err
+		}
+		value, ok := v, true
+		var highest Ballot
+		for _, r := range resps {
+			if !r.OK {
+				ok = false
+			}
+			if r.Promised.N >= round {
+				round = r.Promised.N
+			}
+			if r.Accepted != nil && highest.Less(r.AcceptedBallot) {
+				highest, value = r.AcceptedBallot, r.Accepted
+			}
+		}
+		if ok {
+			resps, err = c.quorum(ctx, cfg, OpAccept, cfg.Majority(), func(int) *Request { return &Request{Ballot: b, Value: value} })
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range resps {
+				if !r.OK {
+					ok = false
+				}
+				if r.Promised.N >= round {
+					round = r.Promised.N
+				}
+			}
+			if ok {
+				return value.Clone(), nil
+			}
+		}
+		// Another proposer got ahead: back off a random while and try a
+		// higher ballot.
+		round++
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(c.opts.Retry))) + c.opts.Retry/10)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
