@@ -241,7 +241,8 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// members returns the servers of the current configuration, sorted.
+// members returns the servers of the current configuration, sorted and
+// without duplicates.
 func (n *Nemesis) members() []string {
 	var m []string
 	if n.r != nil {
@@ -251,7 +252,7 @@ func (n *Nemesis) members() []string {
 	}
 	m = slices.Clone(m)
 	slices.Sort(m)
-	return m
+	return slices.Compact(m)
 }
 
 // down returns the servers killed or paused by active faults.

@@ -26,11 +26,13 @@ type cutPlan struct {
 	desc  string
 }
 
-// shuffled returns a sorted and then shuffled copy of names: sorting first
-// makes the result independent of the order a backend lists names in.
+// shuffled returns a sorted, deduplicated and then shuffled copy of names:
+// sorting first makes the result independent of the order a backend lists
+// names in.
 func shuffled(rng *rand.Rand, names []string) []string {
 	out := slices.Clone(names)
 	slices.Sort(out)
+	out = slices.Compact(out)
 	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }

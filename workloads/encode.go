@@ -17,6 +17,8 @@ const fillerAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 // and a deterministic filler up to size bytes (at least len(value)+1). The
 // filler depends on the id and on the total size, so a payload that was
 // truncated, extended or stitched together from other writes fails Decode.
+// value must be non-empty and contain no newline (the empty payload is the
+// initial value); the generator's values satisfy both.
 func Encode(value string, size int) []byte {
 	n := max(size, len(value)+1)
 	b := make([]byte, n)

@@ -30,6 +30,9 @@ const (
 	// MaxValueSize bounds --value-size: larger objects than this say more
 	// about the transport's message limits than about the protocol.
 	MaxValueSize = 64 << 20
+	// MaxKeys bounds --keys: every key name is kept in memory, and more
+	// keys than operations only dilutes contention.
+	MaxKeys = 1 << 20
 	// DefaultLargeValueSize is the object size of the large workload when
 	// ValueSize is 0.
 	DefaultLargeValueSize = 1 << 20
@@ -98,6 +101,9 @@ func (o Options) Validate() error {
 	}
 	if o.Keys < 1 {
 		return fmt.Errorf("keys must be at least 1, got %d", o.Keys)
+	}
+	if o.Keys > MaxKeys {
+		return fmt.Errorf("keys %d is above the limit of %d", o.Keys, MaxKeys)
 	}
 	if math.IsNaN(o.ReadRatio) || o.ReadRatio < 0 || o.ReadRatio > 1 {
 		return fmt.Errorf("read ratio must be between 0 and 1, got %v", o.ReadRatio)

@@ -181,6 +181,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{Options{Workload: "kv", Keys: 1}, "unknown workload"},
 		{Options{Keys: 0}, "keys must be at least 1"},
+		{Options{Keys: MaxKeys + 1}, "above the limit"},
 		{Options{Keys: 1, ReadRatio: 1.5}, "read ratio"},
 		{Options{Keys: 1, ReadRatio: -0.1}, "read ratio"},
 		{Options{Keys: 1, ValueSize: -1}, "value size must not be negative"},
