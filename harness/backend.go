@@ -1,0 +1,77 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ares-torture/torture/ares"
+)
+
+// ClusterConfig is what a backend needs to build a cluster for a run.
+type ClusterConfig struct {
+	// RunDir is the run directory; server data and logs go under
+	// RunDir/nodes/<id>/.
+	RunDir string
+	// Pool is how many servers to run.
+	Pool int
+	// ServerBin is the ares-server binary (local: run; docker: put into
+	// the image).
+	ServerBin string
+	// ServerBug is given to every server (a server bug, or "").
+	ServerBug ares.Bug
+	Seed      int64
+	Logger    *slog.Logger
+}
+
+// Backend builds clusters of one kind and cleans up after earlier runs.
+type Backend struct {
+	// New builds a cluster; it starts nothing until Cluster.Start.
+	New func(ctx context.Context, cfg ClusterConfig) (Cluster, error)
+	// Clean removes what earlier runs of this backend left behind (may be
+	// nil). It must not touch the resources of a run still going on.
+	Clean func(ctx context.Context, log *slog.Logger) error
+}
+
+var backends = struct {
+	sync.Mutex
+	m map[string]Backend
+}{m: map[string]Backend{}}
+
+// RegisterBackend makes a backend available to --backend name. Backend
+// packages call it from init, so a command picks the backends it links.
+func RegisterBackend(name string, b Backend) {
+	backends.Lock()
+	defer backends.Unlock()
+	backends.m[name] = b
+}
+
+// LookupBackend returns the backend registered under name.
+func LookupBackend(name string) (Backend, error) {
+	backends.Lock()
+	defer backends.Unlock()
+	b, ok := backends.m[name]
+	if !ok {
+		var names []string
+		for n := range backends.m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Backend{}, fmt.Errorf("backend %q is not available in this build (available: %s)", name, strings.Join(names, ", "))
+	}
+	return b, nil
+}
+
+// Backends lists the registered backends by name.
+func Backends() map[string]Backend {
+	backends.Lock()
+	defer backends.Unlock()
+	out := make(map[string]Backend, len(backends.m))
+	for k, v := range backends.m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,456 @@
+// Package local is the local backend of harness.Cluster: ares-server
+// processes on loopback ports, each with its own data directory, and
+// clients in the controller's process that reach every server through
+// their own fault-injecting link (an in-process toxiproxy proxy).
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/harness"
+	"github.com/ares-torture/torture/nemesis"
+)
+
+// Options configure a local cluster.
+type Options struct {
+	// RunDir holds nodes/<id>/data and nodes/<id>/server.log.
+	RunDir string
+	// Pool is how many servers run; they are named s1..sN.
+	Pool int
+	// ServerBin is the ares-server binary.
+	ServerBin string
+	// ServerBug is passed to every server as --bug (a server bug only).
+	ServerBug ares.Bug
+	// Direct makes workload clients bypass the proxies (no fault reaches
+	// them then); for measuring what the proxies cost.
+	Direct bool
+	Logger *slog.Logger
+	// NewTransport builds a client transport that dials route(addr) in
+	// place of a server's addr. Nil means the gRPC transport.
+	NewTransport func(route func(addr string) string) (ares.Transport, io.Closer, error)
+}
+
+// Cluster is a local cluster. It implements harness.Cluster.
+type Cluster struct {
+	opts    Options
+	log     *slog.Logger
+	servers []*server
+	byID    map[string]*server
+	prox    *proxies
+
+	mu       sync.Mutex
+	clients  map[string]map[string]*link // client -> server -> link
+	order    []string                    // client names in creation order
+	closers  []io.Closer
+	stopped  bool
+	stopErr  error
+	stopOnce sync.Once
+}
+
+var _ harness.Cluster = (*Cluster)(nil)
+
+// New prepares a cluster: it picks the ports and directories but starts
+// nothing.
+func New(opts Options) (*Cluster, error) {
+	if opts.Pool < 1 {
+		return nil, fmt.Errorf("local cluster: pool of %d servers", opts.Pool)
+	}
+	if opts.ServerBin == "" {
+		return nil, errors.New("local cluster: no ares-server binary given")
+	}
+	if _, err := os.Stat(opts.ServerBin); err != nil {
+		return nil, fmt.Errorf("local cluster: ares-server binary: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.NewTransport == nil {
+		opts.NewTransport = grpcTransport
+	}
+	runDir, err := filepath.Abs(opts.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("local cluster: %w", err)
+	}
+	c := &Cluster{
+		opts:    opts,
+		log:     opts.Logger,
+		byID:    map[string]*server{},
+		prox:    newProxies(),
+		clients: map[string]map[string]*link{},
+	}
+	for i := 1; i <= opts.Pool; i++ {
+		addr, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s := &server{
+			id:      fmt.Sprintf("s%d", i),
+			addr:    addr,
+			bin:     opts.ServerBin,
+			bug:     string(opts.ServerBug),
+			runDir:  runDir,
+			logger:  opts.Logger,
+			argsFor: serverArgs,
+		}
+		s.dir = filepath.Join(runDir, harness.NodesDir, s.id)
+		c.servers = append(c.servers, s)
+		c.byID[s.id] = s
+	}
+	return c, nil
+}
+
+// Start implements harness.Cluster: every server of the pool, in
+// parallel, each waited for until it serves.
+func (c *Cluster) Start(ctx context.Context) error {
+	errs := make([]error, len(c.servers))
+	var wg sync.WaitGroup
+	for i, s := range c.servers {
+		wg.Go(func() { errs[i] = s.start(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("start local cluster: %w", err)
+	}
+	c.log.Info("local cluster serving", "servers", len(c.servers))
+	return nil
+}
+
+// Pool implements harness.Cluster.
+func (c *Cluster) Pool() []ares.Node {
+	out := make([]ares.Node, len(c.servers))
+	for i, s := range c.servers {
+		out[i] = ares.Node{ID: s.id, Addr: s.addr}
+	}
+	return out
+}
+
+// Servers implements nemesis.Cluster.
+func (c *Cluster) Servers() []string {
+	out := make([]string, len(c.servers))
+	for i, s := range c.servers {
+		out[i] = s.id
+	}
+	return out
+}
+
+// Clients implements nemesis.Cluster: every workload client created so
+// far (the control client has no links to fault).
+func (c *Cluster) Clients() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opts.Direct {
+		return nil
+	}
+	return append([]string(nil), c.order...)
+}
+
+// NewClient implements harness.Cluster: one link per server of the pool,
+// and an ARES client whose transport dials each server through its link.
+func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.ClientSpec) (harness.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, errors.New("local cluster: stopped")
+	}
+	if _, dup := c.clients[name]; dup {
+		return nil, fmt.Errorf("local cluster: client %s exists", name)
+	}
+	if c.opts.Direct {
+		c.clients[name] = map[string]*link{}
+		return c.newClient(name, spec, func(addr string) string { return addr })
+	}
+	links := map[string]*link{}
+	route := map[string]string{}
+	for _, s := range c.servers {
+		l, err := c.prox.newLink(name, s.id, s.addr)
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return nil, err
+		}
+		links[s.id] = l
+		route[s.addr] = l.Addr()
+	}
+	c.clients[name] = links
+	c.order = append(c.order, name)
+	return c.newClient(name, spec, func(addr string) string {
+		if a, ok := route[addr]; ok {
+			return a
+		}
+		// A server outside the pool cannot be in a configuration; dial it
+		// as it is rather than fail.
+		return addr
+	})
+}
+
+// ControlClient implements harness.Cluster: direct connections, never cut.
+func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (harness.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, errors.New("local cluster: stopped")
+	}
+	return c.newClient("control", spec, func(addr string) string { return addr })
+}
+
+// newClient is called with c.mu held.
+func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(string) string) (harness.Client, error) {
+	tr, closer, err := c.opts.NewTransport(route)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: transport: %w", name, err)
+	}
+	ac, err := ares.NewClient(ares.ClientOptions{
+		ID:        name,
+		Initial:   spec.Initial,
+		Transport: tr,
+		PB:        spec.PB,
+		GC:        spec.GC,
+		Bug:       spec.Bug,
+		Logger:    c.log.With("client", name),
+	})
+	if err != nil {
+		closer.Close()
+		return nil, fmt.Errorf("client %s: %w", name, err)
+	}
+	c.closers = append(c.closers, closer)
+	return &client{Client: ac, closer: closer}, nil
+}
+
+// client is an in-process ARES client with its transport.
+type client struct {
+	*ares.Client
+	closer io.Closer
+	once   sync.Once
+}
+
+// Close closes the client's transport.
+func (cl *client) Close() error {
+	var err error
+	cl.once.Do(func() { err = cl.closer.Close() })
+	return err
+}
+
+// links resolves nemesis links to proxies.
+func (c *Cluster) links(ls []nemesis.Link) ([]*link, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*link, 0, len(ls))
+	for _, l := range ls {
+		if c.opts.Direct {
+			continue
+		}
+		byServer, ok := c.clients[l.Client]
+		if !ok {
+			return nil, fmt.Errorf("no client %q", l.Client)
+		}
+		pl, ok := byServer[l.Server]
+		if !ok {
+			return nil, fmt.Errorf("no server %q", l.Server)
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+func (c *Cluster) allLinks() []*link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*link
+	for _, name := range c.order {
+		byServer := c.clients[name]
+		ids := make([]string, 0, len(byServer))
+		for id := range byServer {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			out = append(out, byServer[id])
+		}
+	}
+	return out
+}
+
+// Cut implements nemesis.Cluster.
+func (c *Cluster) Cut(ctx context.Context, ls []nemesis.Link) error {
+	links, err := c.links(ls)
+	if err != nil {
+		return fmt.Errorf("cut: %w", err)
+	}
+	var errs []error
+	for _, l := range links {
+		errs = append(errs, l.SetCut(true))
+	}
+	return errors.Join(errs...)
+}
+
+// Heal implements nemesis.Cluster: every link clean again.
+func (c *Cluster) Heal(ctx context.Context) error {
+	var errs []error
+	for _, l := range c.allLinks() {
+		errs = append(errs, l.SetCut(false), l.SetLoss(0), l.SetLatency(0))
+	}
+	return errors.Join(errs...)
+}
+
+// SetLoss implements nemesis.Cluster.
+func (c *Cluster) SetLoss(ctx context.Context, ls []nemesis.Link, p float64) error {
+	if p < 0 || p > 1 {
+		return fmt.Errorf("loss probability %v: want 0..1", p)
+	}
+	links, err := c.links(ls)
+	if err != nil {
+		return fmt.Errorf("loss: %w", err)
+	}
+	var errs []error
+	for _, l := range links {
+		errs = append(errs, l.SetLoss(p))
+	}
+	return errors.Join(errs...)
+}
+
+// SetLatency implements nemesis.Cluster.
+func (c *Cluster) SetLatency(ctx context.Context, ls []nemesis.Link, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("latency %v: want >= 0", d)
+	}
+	links, err := c.links(ls)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	var errs []error
+	for _, l := range links {
+		errs = append(errs, l.SetLatency(d))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) server(id string) (*server, error) {
+	s, ok := c.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("no server %q in the pool", id)
+	}
+	return s, nil
+}
+
+// Kill implements nemesis.Cluster (SIGKILL).
+func (c *Cluster) Kill(ctx context.Context, id string) error {
+	s, err := c.server(id)
+	if err != nil {
+		return err
+	}
+	return s.kill(ctx)
+}
+
+// Restart implements nemesis.Cluster: the same binary, port and data
+// directory. A running server is left alone.
+func (c *Cluster) Restart(ctx context.Context, id string) error {
+	s, err := c.server(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	stopped := c.stopped
+	c.mu.Unlock()
+	if stopped {
+		return errors.New("local cluster: stopped")
+	}
+	return s.restart(ctx)
+}
+
+// Pause implements nemesis.Cluster (SIGSTOP).
+func (c *Cluster) Pause(ctx context.Context, id string) error {
+	s, err := c.server(id)
+	if err != nil {
+		return err
+	}
+	return s.pause()
+}
+
+// Resume implements nemesis.Cluster (SIGCONT).
+func (c *Cluster) Resume(ctx context.Context, id string) error {
+	s, err := c.server(id)
+	if err != nil {
+		return err
+	}
+	return s.resume()
+}
+
+// Stop implements harness.Cluster: every server killed, every proxy and
+// client transport closed, and the server logs copied to logDir/<id>/
+// unless they are there already. It is safe to call more than once.
+func (c *Cluster) Stop(ctx context.Context, logDir string) error {
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		c.stopped = true
+		closers := c.closers
+		c.closers = nil
+		c.mu.Unlock()
+
+		var errs []error
+		var wg sync.WaitGroup
+		kerrs := make([]error, len(c.servers))
+		for i, s := range c.servers {
+			wg.Go(func() {
+				// Stop ctx may be short or gone (Ctrl-C): a kill must still
+				// be awaited, so it gets its own bound.
+				kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				kerrs[i] = s.kill(kctx)
+			})
+		}
+		wg.Wait()
+		errs = append(errs, kerrs...)
+		for _, cl := range closers {
+			_ = cl.Close() // a transport's close error says nothing about the run
+		}
+		for _, l := range c.allLinks() {
+			l.Close()
+		}
+		if logDir != "" {
+			for _, s := range c.servers {
+				errs = append(errs, copyLog(s, logDir))
+			}
+		}
+		c.stopErr = errors.Join(errs...)
+		c.log.Info("local cluster stopped", "err", c.stopErr)
+	})
+	return c.stopErr
+}
+
+func copyLog(s *server, logDir string) error {
+	dst := filepath.Join(logDir, s.id, "server.log")
+	if a, err := filepath.Abs(dst); err == nil && a == s.logPath() {
+		return nil
+	}
+	in, err := os.Open(s.logPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("copy log of %s: %w", s.id, err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("copy log of %s: %w", s.id, err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("copy log of %s: %w", s.id, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy log of %s: %w", s.id, err)
+	}
+	return out.Close()
+}

@@ -1,0 +1,268 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Environment markers on every server process: `torture clean` finds
+// leftovers of earlier runs by them, and kills only those whose controller
+// is gone.
+const (
+	EnvOwner  = "ARES_TORTURE_OWNER" // pid of the controller
+	EnvRunDir = "ARES_TORTURE_RUN"   // the run directory
+)
+
+// server is one ares-server process of the pool, restartable on the same
+// port and data directory.
+type server struct {
+	id      string
+	addr    string // 127.0.0.1:port, the same across restarts
+	dir     string // RUN_DIR/nodes/<id>
+	bin     string
+	bug     string
+	runDir  string
+	logger  *slog.Logger
+	argsFor func(s *server) []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd exits
+	paused bool
+	killed bool // by us, on purpose: an exit is expected
+}
+
+func (s *server) dataDir() string { return filepath.Join(s.dir, "data") }
+func (s *server) logPath() string { return filepath.Join(s.dir, "server.log") }
+
+// start launches the process and waits until it accepts connections.
+func (s *server) start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	if err := os.MkdirAll(s.dataDir(), 0o755); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("server %s: %w", s.id, err)
+	}
+	logf, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("server %s: open log: %w", s.id, err)
+	}
+	fmt.Fprintf(logf, "---- torture: starting %s on %s at %s\n", s.id, s.addr, time.Now().Format(time.RFC3339Nano))
+	// Not exec.CommandContext: the process outlives the ctx of one call.
+	cmd := exec.Command(s.bin, s.argsFor(s)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(),
+		EnvOwner+"="+strconv.Itoa(os.Getpid()),
+		EnvRunDir+"="+s.runDir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Own process group, so signals reach the server and whatever it
+		// starts, and a Ctrl-C at the terminal reaches only the controller,
+		// which then stops the servers in order.
+		Setpgid: true,
+		// Should the controller die without stopping the pool, the kernel
+		// kills the servers; `torture clean` is the second line.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		logf.Close()
+		return fmt.Errorf("server %s: start %s: %w", s.id, s.bin, err)
+	}
+	done := make(chan struct{})
+	s.cmd, s.done, s.paused, s.killed = cmd, done, false, false
+	pid := cmd.Process.Pid
+	_ = os.WriteFile(filepath.Join(s.dir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	s.mu.Unlock()
+	registerPID(pid)
+
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		unregisterPID(pid)
+		s.mu.Lock()
+		expected := s.killed
+		if s.cmd == cmd {
+			s.cmd = nil
+		}
+		s.mu.Unlock()
+		if !expected {
+			s.logger.Warn("server exited on its own", "server", s.id, "pid", pid, "err", err, "log", s.logPath())
+		}
+		close(done)
+	}()
+	return s.waitReady(ctx, done)
+}
+
+// waitReady waits until the server's port accepts a connection.
+func (s *server) waitReady(ctx context.Context, done <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var d net.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", s.addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("server %s exited during start-up (see %s)", s.id, s.logPath())
+		case <-ctx.Done():
+			return fmt.Errorf("server %s not serving on %s: %w (see %s)", s.id, s.addr, ctx.Err(), s.logPath())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// signal sends sig to the server's process group.
+func (s *server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signalLocked(sig)
+}
+
+func (s *server) signalLocked(sig syscall.Signal) error {
+	if s.cmd == nil {
+		return fmt.Errorf("server %s is not running", s.id)
+	}
+	pid := s.cmd.Process.Pid
+	if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("server %s: %v: %w", s.id, sig, err)
+	}
+	return nil
+}
+
+// kill SIGKILLs the server and waits for it to be gone. Killing a server
+// that is not running is a no-op.
+func (s *server) kill(ctx context.Context) error {
+	s.mu.Lock()
+	if s.cmd == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.killed = true
+	done := s.done
+	err := s.signalLocked(syscall.SIGKILL)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		s.mu.Lock()
+		s.paused = false
+		s.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server %s: waiting for exit: %w", s.id, ctx.Err())
+	}
+}
+
+// restart starts a killed server on the same port and data directory; a
+// running server is left alone. The port can be taken by another socket
+// in between, so a failed start is tried again a few times.
+func (s *server) restart(ctx context.Context) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = s.start(ctx); err == nil {
+			return nil
+		}
+		// start leaves no process behind on failure, except one that came
+		// up too slowly: make sure of it before trying again.
+		_ = s.kill(ctx)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *server) pause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused {
+		return nil
+	}
+	if err := s.signalLocked(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	s.paused = true
+	return nil
+}
+
+func (s *server) resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.paused || s.cmd == nil {
+		s.paused = false
+		return nil
+	}
+	if err := s.signalLocked(syscall.SIGCONT); err != nil {
+		return err
+	}
+	s.paused = false
+	return nil
+}
+
+func (s *server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// freePort returns a loopback address with a port nobody listens on now.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+// live holds the pids of every server this process started and has not
+// seen exit, for KillAll.
+var live = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+func registerPID(pid int) {
+	live.Lock()
+	live.pids[pid] = true
+	live.Unlock()
+}
+
+func unregisterPID(pid int) {
+	live.Lock()
+	delete(live.pids, pid)
+	live.Unlock()
+}
+
+// KillAll SIGKILLs the process group of every server this process started
+// and that still runs. It is the last resort of a second Ctrl-C, when the
+// orderly Stop is not awaited.
+func KillAll() {
+	live.Lock()
+	defer live.Unlock()
+	for pid := range live.pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}

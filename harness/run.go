@@ -1,0 +1,516 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/checker"
+	"github.com/ares-torture/torture/history"
+	"github.com/ares-torture/torture/nemesis"
+	"github.com/ares-torture/torture/workloads"
+)
+
+// Exit codes of the command-line contract.
+const (
+	ExitValid   = 0
+	ExitInvalid = 1
+	ExitUnknown = 2
+	ExitHarness = 3
+)
+
+// LogFile is the controller's own log inside the run directory.
+const LogFile = "torture.log"
+
+// Env is what a run needs from its caller besides the options.
+type Env struct {
+	// Out receives the progress and the closing lines (the verdict last).
+	Out io.Writer
+	// Log receives what a person should see at once (warnings); the full
+	// log goes to RUN_DIR/torture.log. Nil discards.
+	Log *slog.Logger
+	// Args is the command line, recorded in test.json.
+	Args []string
+}
+
+// Outcome is how a run or a check ended.
+type Outcome struct {
+	Code        int
+	RunDir      string
+	Verdict     string // valid, invalid, unknown, or error (the harness failed)
+	Reason      string
+	Counts      Counts
+	Interrupted bool
+	Err         error
+}
+
+// Line is the one-line verdict printed last:
+// VALID run=runs/NAME/... ops=1234 ok=1200 fail=0 info=34.
+func (o *Outcome) Line() string {
+	dir := o.RunDir
+	if dir == "" {
+		dir = "-"
+	}
+	s := fmt.Sprintf("%s run=%s ops=%d ok=%d fail=%d info=%d", strings.ToUpper(o.Verdict), dir,
+		o.Counts.Completed(), o.Counts.OK, o.Counts.Fail, o.Counts.Info)
+	if o.Verdict != string(checker.Valid) && o.Reason != "" {
+		r := o.Reason
+		if len(r) > 160 {
+			r = r[:157] + "..."
+		}
+		s += fmt.Sprintf(" reason=%q", r)
+	}
+	return s
+}
+
+func failed(runDir string, c Counts, err error) *Outcome {
+	return &Outcome{Code: ExitHarness, RunDir: runDir, Verdict: "error", Reason: err.Error(), Counts: c, Err: err}
+}
+
+// Run runs one test from start to end (see DESIGN.md) and returns its
+// outcome; it prints progress and the closing lines, the verdict last, to
+// env.Out. A cancelled ctx (Ctrl-C) stops the clients and the nemesis at
+// once; the cluster is still stopped and the history so far still checked.
+func Run(ctx context.Context, opts Options, env Env) *Outcome {
+	if env.Out == nil {
+		env.Out = io.Discard
+	}
+	if env.Log == nil {
+		env.Log = slog.New(slog.DiscardHandler)
+	}
+	out := run(ctx, opts, env)
+	fmt.Fprintln(env.Out, out.Line())
+	return out
+}
+
+func run(ctx context.Context, opts Options, env Env) *Outcome {
+	if err := opts.Validate(); err != nil {
+		return failed("", Counts{}, err)
+	}
+	backend, err := LookupBackend(opts.Backend)
+	if err != nil {
+		return failed("", Counts{}, err)
+	}
+	bug, _ := ares.ParseBug(opts.ServerBug) // checked by Validate
+	var serverBug, clientBug ares.Bug
+	for _, b := range ares.Bugs {
+		if b.Name == bug && bug != "" {
+			if b.Server {
+				serverBug = bug
+			} else {
+				clientBug = bug
+			}
+		}
+	}
+	faults, err := nemesis.Parse(opts.Nemesis)
+	if err != nil {
+		return failed("", Counts{}, fmt.Errorf("--nemesis: %w", err))
+	}
+	wopts := workloads.Options{Workload: opts.Workload, Keys: opts.Keys, ReadRatio: opts.ReadRatio,
+		ValueSize: opts.ValueSize, Dist: opts.Dist, Rate: opts.Rate}
+	if err := wopts.Validate(); err != nil {
+		return failed("", Counts{}, fmt.Errorf("workload: %w", err))
+	}
+	limiter, err := workloads.NewLimiter(opts.Rate)
+	if err != nil {
+		return failed("", Counts{}, fmt.Errorf("--rate: %w", err))
+	}
+
+	start := time.Now()
+	runDir, err := CreateRunDir(opts.Store, opts.Name, start, opts.Seed)
+	if err != nil {
+		return failed(runDir, Counts{}, err)
+	}
+	logf, err := os.Create(filepath.Join(runDir, LogFile))
+	if err != nil {
+		return failed(runDir, Counts{}, fmt.Errorf("create log: %w", err))
+	}
+	defer logf.Close()
+	log := slog.New(teeHandler{
+		slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}),
+		env.Log.Handler(),
+	})
+	fmt.Fprintf(env.Out, "torture: %s seed=%d run=%s\n", opts.Name, opts.Seed, runDir)
+
+	ti := &TestInfo{Options: opts, Seed: opts.Seed, Start: start, RunDir: runDir,
+		Versions: Versions(ctx, opts.ServerBin), Args: env.Args}
+	if err := WriteTestInfo(runDir, ti); err != nil {
+		return failed(runDir, Counts{}, err)
+	}
+	hw, err := history.Create(filepath.Join(runDir, HistoryFile))
+	if err != nil {
+		return failed(runDir, Counts{}, err)
+	}
+	rec := NewRecorder(hw, start)
+
+	r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts, limiter: limiter,
+		faults: faults, clientBug: clientBug}
+	r.stage.Store("starting")
+	harnessErr := r.drive(ctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
+		ServerBug: serverBug, Seed: opts.Seed, Logger: log})
+	if err := hw.Close(); err != nil && harnessErr == nil {
+		harnessErr = fmt.Errorf("close history: %w", err)
+	}
+	if err := rec.Err(); err != nil && harnessErr == nil {
+		harnessErr = err
+	}
+	interrupted := ctx.Err() != nil
+	if harnessErr != nil {
+		log.Error("harness failed", "err", harnessErr)
+	}
+	if harnessErr != nil && rec.Counts().Invoked == 0 {
+		return failed(runDir, rec.Counts(), harnessErr)
+	}
+
+	// Check even after a harness failure or an interruption: the history
+	// so far is what a person will want to look at.
+	out := CheckRun(context.WithoutCancel(ctx), runDir, opts.CheckTimeout.D(), env.Out, log)
+	out.Interrupted = interrupted
+	if harnessErr != nil {
+		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
+	} else if interrupted && out.Code == ExitValid {
+		// An interrupted run is an incomplete history: valid so far, but
+		// not a passing test.
+		out.Code, out.Verdict, out.Reason = ExitUnknown, string(checker.Unknown), "interrupted; the history so far is valid"
+	}
+	return out
+}
+
+// runner is the state of one run between start and check.
+type runner struct {
+	opts      Options
+	env       Env
+	log       *slog.Logger
+	runDir    string
+	rec       *Recorder
+	wopts     workloads.Options
+	limiter   *workloads.Limiter
+	faults    []string
+	clientBug ares.Bug
+
+	stage   atomic.Value // string, for the progress line
+	maxProc atomic.Int64
+}
+
+func (r *runner) setStage(s string) {
+	r.stage.Store(s)
+	r.log.Info("stage", "stage", s)
+}
+
+// drive starts the cluster, runs clients and nemesis, heals, reads every
+// key once more and stops the cluster. Its error is a harness failure.
+func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) (err error) {
+	cluster, err := backend.New(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("build %s cluster: %w", r.opts.Backend, err)
+	}
+	defer func() {
+		r.setStage("stopping")
+		// The cluster is stopped whatever happened, also after Ctrl-C.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if serr := cluster.Stop(sctx, filepath.Join(r.runDir, NodesDir)); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop cluster: %w", serr))
+		}
+	}()
+	if err := cluster.Start(ctx); err != nil {
+		return err
+	}
+	pool := cluster.Pool()
+	if len(pool) < r.opts.Servers {
+		return fmt.Errorf("cluster has %d servers, want at least %d", len(pool), r.opts.Servers)
+	}
+	initial := &ares.Config{ID: 0, Servers: append([]ares.Node(nil), pool[:r.opts.Servers]...), DAP: ares.DAP(r.opts.DAP)}
+	if initial.DAP == ares.EC {
+		initial.K = r.opts.ECK
+	}
+	if err := initial.Validate(); err != nil {
+		return fmt.Errorf("initial configuration: %w", err)
+	}
+	r.log.Info("initial configuration", "config", initial.String())
+
+	control, err := cluster.ControlClient(ctx, ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC})
+	if err != nil {
+		return fmt.Errorf("control client: %w", err)
+	}
+	defer control.Close()
+
+	clients := make([]Client, r.opts.Clients)
+	gens := make([]*workloads.Generator, r.opts.Clients)
+	for i := range clients {
+		spec := ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Bug: r.clientBug}
+		c, err := cluster.NewClient(ctx, ClientName(i), spec)
+		if err != nil {
+			return fmt.Errorf("client %s: %w", ClientName(i), err)
+		}
+		defer c.Close()
+		clients[i] = c
+		if gens[i], err = workloads.New(r.wopts, r.opts.Seed, i); err != nil {
+			return fmt.Errorf("workload: %w", err)
+		}
+	}
+
+	reconf := newReconfigurer(control, pool, initial)
+	nem, err := nemesis.New(nemesis.Options{Faults: r.faults, Interval: r.opts.NemesisInterval.D(),
+		Logger: r.log.With("component", "nemesis")}, cluster, reconf, r.opts.Seed)
+	if err != nil {
+		return fmt.Errorf("nemesis: %w", err)
+	}
+
+	prog := newProgress(r.env.Out, r.rec, r.opts.Time.D(), nem.Active, func() string { return r.stage.Load().(string) })
+	go prog.run()
+	defer prog.finish()
+
+	// soft ends at --time: clients start no new operation, those in flight
+	// finish (bounded by --op-timeout). ctx (Ctrl-C) cuts them short.
+	soft, stopClients := context.WithTimeout(ctx, r.opts.Time.D())
+	defer stopClients()
+	nemCtx, stopNemesis := context.WithCancel(soft)
+	defer stopNemesis()
+	nemDone := make(chan struct{})
+	go func() {
+		defer close(nemDone)
+		nem.Run(nemCtx, r.rec.RecordNemesis)
+	}()
+	r.setStage("running")
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { r.client(ctx, soft, i, c, gens[i]) })
+	}
+	wg.Wait()
+	stopNemesis()
+	<-nemDone
+
+	r.setStage("healing")
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	herr := nem.HealAll(hctx)
+	cancel()
+	if herr != nil {
+		r.log.Warn("healing failed", "err", herr)
+	}
+	if ctx.Err() != nil {
+		prog.Println("interrupted: stopping the cluster and checking the history so far")
+		return nil
+	}
+	r.setStage("settling")
+	select {
+	case <-time.After(r.opts.Settle.D()):
+	case <-ctx.Done():
+		return nil
+	}
+	r.setStage("final reads")
+	r.finalReads(ctx, control)
+	return nil
+}
+
+// ClientName is the name of workload client i (its links, its log lines).
+func ClientName(i int) string { return fmt.Sprintf("c%d", i) }
+
+// client drives one workload client until soft ends. Process ids follow
+// Jepsen: client i starts as process i and, after an indeterminate
+// operation, continues as process i + k*clients.
+func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloads.Generator) {
+	proc := i
+	r.noteProc(proc)
+	for soft.Err() == nil {
+		if err := r.limiter.Wait(soft); err != nil {
+			return
+		}
+		op := gen.Next()
+		inv := history.Op{Type: history.Invoke, Process: proc, F: op.F, Key: op.Key, Value: op.Value}
+		var payload []byte
+		if op.F == history.FWrite {
+			payload = gen.Payload(op)
+		}
+		r.rec.Append(inv)
+		octx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout.D())
+		var (
+			got []byte
+			err error
+		)
+		if op.F == history.FWrite {
+			err = c.Write(octx, op.Key, payload)
+		} else {
+			got, err = c.Read(octx, op.Key)
+		}
+		cancel()
+		done := inv
+		switch {
+		case err == nil && op.F == history.FRead:
+			done.Type, done.Value = history.Ok, ReadValue(got)
+		case err == nil:
+			done.Type = history.Ok
+		case op.F == history.FRead:
+			// A read changes no register's value, so a failed read is
+			// known not to have taken effect (Jepsen records these :fail):
+			// the process continues.
+			done.Type, done.Error = history.Fail, errText(ctx, err)
+		default:
+			// A write that timed out or lost its connection may take
+			// effect later or never.
+			done.Type, done.Error = history.Info, errText(ctx, err)
+		}
+		r.rec.Append(done)
+		if done.Type == history.Info {
+			proc += r.opts.Clients
+			r.noteProc(proc)
+		}
+	}
+}
+
+func errText(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return "interrupted: " + err.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}
+
+func (r *runner) noteProc(p int) {
+	for {
+		cur := r.maxProc.Load()
+		if int64(p) <= cur || r.maxProc.CompareAndSwap(cur, int64(p)) {
+			return
+		}
+	}
+}
+
+// finalReads reads every key once more through the control client, as
+// the ops of one process of its own, so the checker can tell whether every
+// acknowledged write survived.
+func (r *runner) finalReads(ctx context.Context, control Client) {
+	proc := int(r.maxProc.Load()) + 1
+	timeout := max(5*time.Second, 2*r.opts.OpTimeout.D())
+	for _, key := range r.wopts.KeyNames() {
+		for try := 0; try < 3 && ctx.Err() == nil; try++ {
+			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key})
+			octx, cancel := context.WithTimeout(ctx, timeout)
+			got, err := control.Read(octx, key)
+			cancel()
+			if err == nil {
+				r.rec.Append(history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got)})
+				break
+			}
+			r.log.Warn("final read failed", "key", key, "try", try+1, "err", err)
+			r.rec.Append(history.Op{Type: history.Fail, Process: proc, F: history.FRead, Key: key, Error: errText(ctx, err)})
+		}
+	}
+}
+
+// Versions reports the versions of what runs: the server binary (its
+// --version), Go, and this controller.
+func Versions(ctx context.Context, serverBin string) map[string]string {
+	v := map[string]string{"go": runtime.Version(), "os/arch": runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		tv := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				tv += " " + s.Value
+			}
+		}
+		v["torture"] = strings.TrimSpace(tv)
+	}
+	if serverBin != "" {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		b, err := exec.CommandContext(cctx, serverBin, "--version").CombinedOutput()
+		if err != nil {
+			v["ares-server"] = "unknown: " + err.Error()
+		} else {
+			v["ares-server"] = strings.TrimSpace(string(b))
+		}
+	}
+	return v
+}
+
+// CheckRun checks RUN_DIR/history.jsonl, writes results.json and the
+// report, prints the report's path and returns the outcome (its Line is
+// not printed). A history cut short by a malformed last line is checked up
+// to it.
+func CheckRun(ctx context.Context, runDir string, timeout time.Duration, w io.Writer, log *slog.Logger) *Outcome {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ops, rerr := history.ReadFile(filepath.Join(runDir, HistoryFile))
+	var pe *history.ParseError
+	if rerr != nil && !errors.As(rerr, &pe) {
+		return failed(runDir, Counts{}, rerr)
+	}
+	if pe != nil {
+		log.Warn("history has a malformed line; checking the lines before it", "err", pe)
+	}
+	counts := countOps(ops)
+	if timeout <= 0 {
+		timeout = DefaultOptions().CheckTimeout.D()
+	}
+	// The checker's own limits bound the cheap check and each diagnosis;
+	// the context is the backstop that really ends it.
+	cctx, cancel := context.WithTimeout(ctx, 2*timeout+30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	res := checker.Check(cctx, ops, checker.Options{Timeout: timeout, VerboseTimeout: min(timeout, checker.DefaultVerboseTimeout)})
+	log.Info("checked", "verdict", res.Verdict, "seconds", time.Since(t0).Seconds(), "ops", len(ops))
+
+	meta := checker.Meta{RunDir: runDir}
+	if ti, err := ReadTestInfo(runDir); err == nil {
+		meta.Test = ti.Options.Name
+		meta.Options = optionsMap(ti.Options)
+	}
+	if err := res.Write(runDir, meta); err != nil {
+		return failed(runDir, counts, fmt.Errorf("write results: %w", err))
+	}
+	out := &Outcome{Code: res.ExitCode(), RunDir: runDir, Verdict: string(res.Verdict), Reason: res.Reason, Counts: counts}
+	if pe != nil && out.Code == ExitValid {
+		out.Code, out.Verdict = ExitUnknown, string(checker.Unknown)
+		out.Reason = "history truncated: " + pe.Error()
+	}
+	if res.Reason != "" {
+		fmt.Fprintf(w, "checker: %s: %s\n", res.Verdict, res.Reason)
+	}
+	fmt.Fprintf(w, "report: %s\n", filepath.Join(runDir, ReportFile))
+	return out
+}
+
+func countOps(ops []history.Op) Counts {
+	var c Counts
+	for _, o := range ops {
+		switch o.Type {
+		case history.Invoke:
+			c.Invoked++
+		case history.Ok:
+			c.OK++
+		case history.Fail:
+			c.Fail++
+		case history.Info:
+			c.Info++
+		}
+	}
+	return c
+}
+
+func optionsMap(o Options) map[string]any {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil
+	}
+	return m
+}
