@@ -54,10 +54,10 @@ type Options struct {
 	Backend string `json:"backend"`
 	// Servers of the pool form the initial configuration; Pool is how many
 	// servers run (reconfigurations move within the pool).
-	Servers int `json:"servers"`
-	Pool    int `json:"pool"`
-	Clients int `json:"clients"`
-	Keys    int `json:"keys"`
+	Servers int    `json:"servers"`
+	Pool    int    `json:"pool"`
+	Clients int    `json:"clients"`
+	Keys    int    `json:"keys"`
 	DAP     string `json:"dap"`
 	ECK     int    `json:"ec_k"`
 	// Workload, ReadRatio, ValueSize, Dist and Rate drive workloads.New.
