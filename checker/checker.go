@@ -1,0 +1,399 @@
+// Package checker decides whether a recorded history is atomic
+// (linearizable, per key, with Porcupine), whether acknowledged writes
+// survived (durability), and whether enough happened for either answer to
+// mean something (the floor). It also computes the run's statistics and
+// writes results.json, report.html and Porcupine's visualizations.
+//
+// The checker knows nothing of clusters: it reads []history.Op.
+package checker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ares-torture/torture/history"
+)
+
+// Verdict is the outcome of a check.
+type Verdict string
+
+// Verdicts. Unknown means the checker could not decide: it ran out of time
+// or memory, the history is malformed, or too little completed.
+const (
+	Valid   Verdict = "valid"
+	Invalid Verdict = "invalid"
+	Unknown Verdict = "unknown"
+)
+
+// Names of the individual checkers in Result.Checkers.
+const (
+	CheckHistory         = "history"
+	CheckLinearizability = "linearizability"
+	CheckDurability      = "durability"
+	CheckFloor           = "floor"
+)
+
+// Defaults applied to zero Options fields.
+const (
+	DefaultTimeout        = 5 * time.Minute
+	DefaultVerboseTimeout = time.Minute
+	DefaultVerboseMaxOps  = 5000
+	DefaultMinOK          = 10
+	DefaultMinOKShare     = 0.01
+)
+
+// Options bound the check. Zero fields take the defaults above; see
+// WithDefaults for the meaning of negative values.
+type Options struct {
+	// Timeout bounds the cheap linearizability check of all keys together;
+	// keys not decided in time are Unknown.
+	Timeout time.Duration
+	// VerboseTimeout bounds the diagnosis of each invalid key (finding the
+	// failing operation and computing the visualization).
+	VerboseTimeout time.Duration
+	// VerboseMaxOps is the largest key history (after trimming it to the
+	// failure) that gets Porcupine's verbose check and visualization; the
+	// verbose mode needs memory quadratic in the history length.
+	VerboseMaxOps int
+	// MinOK is the floor: a run with fewer client operations completed ok
+	// is not called valid.
+	MinOK int
+	// MinOKShare is the floor as a share of invoked client operations
+	// (default 1%): a run whose ok operations are fewer than this share of
+	// those invoked is not called valid either.
+	MinOKShare float64
+	// MemoryLimit bounds the estimated memory of the Porcupine checks
+	// running at once (bytes). A key whose own estimate exceeds it is
+	// Unknown rather than risking the process. Default: a quarter of the
+	// machine's memory (2 GiB if unknown).
+	MemoryLimit int64
+}
+
+// WithDefaults returns o with zero fields set to their defaults. A negative
+// Timeout or VerboseTimeout means no limit; a negative MinOK or MinOKShare
+// disables that part of the floor; a negative VerboseMaxOps disables the
+// verbose check.
+func (o Options) WithDefaults() Options {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.VerboseTimeout == 0 {
+		o.VerboseTimeout = DefaultVerboseTimeout
+	}
+	if o.VerboseMaxOps == 0 {
+		o.VerboseMaxOps = DefaultVerboseMaxOps
+	}
+	if o.MinOK == 0 {
+		o.MinOK = DefaultMinOK
+	}
+	if o.MinOKShare == 0 {
+		o.MinOKShare = DefaultMinOKShare
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = defaultMemoryLimit()
+	}
+	return o
+}
+
+// CheckerResult is the verdict of one checker.
+type CheckerResult struct {
+	Verdict Verdict `json:"verdict"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+// KeyResult is the linearizability verdict of one key.
+type KeyResult struct {
+	Key     string  `json:"key"`
+	Verdict Verdict `json:"verdict"`
+	// Ops is the number of operations given to Porcupine (ok reads, ok
+	// writes, and indeterminate writes that some read observed).
+	Ops     int     `json:"ops"`
+	Seconds float64 `json:"seconds"`
+	Reason  string  `json:"reason,omitempty"`
+	// Visualization is the path of Porcupine's HTML relative to the run
+	// directory, set by Write.
+	Visualization string `json:"visualization,omitempty"`
+}
+
+// OpRef names one client operation of the history.
+type OpRef struct {
+	// Line is the 1-based position of the operation's invoke among the
+	// history's lines (the file line, as the writer emits no blank lines).
+	Line    int          `json:"line"`
+	Process int          `json:"process"`
+	F       string       `json:"f"`
+	Key     string       `json:"key"`
+	Value   string       `json:"value"`
+	Type    history.Type `json:"type"` // ok, fail, info, or "pending" (no completion)
+	Invoke  int64        `json:"invoke_ns"`
+	// Complete is the completion time; absent for pending operations.
+	Complete *int64 `json:"complete_ns,omitempty"`
+}
+
+func (r *OpRef) String() string {
+	s := fmt.Sprintf("%s %s", r.F, r.Key)
+	if r.F == history.FWrite {
+		s += " " + strconv.Quote(short(r.Value))
+	} else if r.Type == history.Ok {
+		s += " -> " + strconv.Quote(short(r.Value))
+	}
+	s += fmt.Sprintf(" (process %d, line %d, %s, %s", r.Process, r.Line, r.Type, fmtNS(r.Invoke))
+	if r.Complete != nil {
+		s += "–" + fmtNS(*r.Complete)
+	}
+	return s + ")"
+}
+
+// Anomaly is one violation found.
+type Anomaly struct {
+	Checker     string `json:"checker"`
+	Key         string `json:"key"`
+	Description string `json:"description"`
+	// Op is the operation at which the key's history stops being
+	// linearizable (linearizability), or the final read (durability).
+	Op *OpRef `json:"op,omitempty"`
+	// Lost are the acknowledged writes a final read did not see
+	// (durability).
+	Lost []OpRef `json:"lost,omitempty"`
+	// LinearizablePrefix is how many of the key's operations (in
+	// completion order) form a linearizable prefix; KeyOps is the total.
+	LinearizablePrefix int    `json:"linearizable_prefix,omitempty"`
+	KeyOps             int    `json:"key_ops,omitempty"`
+	Visualization      string `json:"visualization,omitempty"`
+	Note               string `json:"note,omitempty"`
+}
+
+// Durability summarizes the lost-write check.
+type Durability struct {
+	// KeysChecked have an ok read; KeysUnverified had ok writes but no ok
+	// read, so nothing says whether their writes survived.
+	KeysChecked    int `json:"keys_checked"`
+	KeysUnverified int `json:"keys_unverified"`
+	LostWrites     int `json:"lost_writes"`
+}
+
+// Result is the outcome of Check. It is what results.json holds.
+type Result struct {
+	Verdict  Verdict                  `json:"verdict"`
+	Reason   string                   `json:"reason"`
+	Checkers map[string]CheckerResult `json:"checkers"`
+	// Meta is set by Write (and read back by ReadResult).
+	Meta         *Meta       `json:"meta,omitempty"`
+	Options      OptionsJSON `json:"options"`
+	CheckSeconds float64     `json:"check_seconds"`
+	Stats        Stats       `json:"stats"`
+	Durability   Durability  `json:"durability"`
+	Anomalies    []Anomaly   `json:"anomalies"`
+	Keys         []KeyResult `json:"keys"`
+	Notes        []string    `json:"notes,omitempty"`
+
+	// What Write needs beyond the JSON: the history and, for invalid
+	// keys, Porcupine's linearization info. Nil after ReadResult.
+	hist  *prepared
+	diags map[string]*diagnosis
+}
+
+// OptionsJSON is Options as recorded in results.json.
+type OptionsJSON struct {
+	Timeout        string  `json:"timeout"`
+	VerboseTimeout string  `json:"verbose_timeout"`
+	VerboseMaxOps  int     `json:"verbose_max_ops"`
+	MinOK          int     `json:"min_ok"`
+	MinOKShare     float64 `json:"min_ok_share"`
+	MemoryLimit    int64   `json:"memory_limit"`
+}
+
+// ExitCode maps the verdict to the command-line contract: 0 valid,
+// 1 invalid, 2 unknown.
+func (r *Result) ExitCode() int {
+	switch r.Verdict {
+	case Valid:
+		return 0
+	case Invalid:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// Check checks a history. It never panics on bad input: a malformed history
+// is Unknown with a reason naming the line. ctx cancellation stops the
+// check (Unknown for what was not decided).
+func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
+	start := time.Now()
+	opts = opts.WithDefaults()
+	res := &Result{
+		Checkers: map[string]CheckerResult{},
+		Options: OptionsJSON{
+			Timeout:        opts.Timeout.String(),
+			VerboseTimeout: opts.VerboseTimeout.String(),
+			VerboseMaxOps:  opts.VerboseMaxOps,
+			MinOK:          opts.MinOK,
+			MinOKShare:     opts.MinOKShare,
+			MemoryLimit:    opts.MemoryLimit,
+		},
+		Anomalies: []Anomaly{},
+		Keys:      []KeyResult{},
+		diags:     map[string]*diagnosis{},
+	}
+	defer func() { res.CheckSeconds = time.Since(start).Seconds() }()
+
+	h, err := prepare(ops)
+	res.hist = h
+	res.Stats = computeStats(h)
+	if err != nil {
+		res.Checkers[CheckHistory] = CheckerResult{Unknown, err.Error()}
+		res.Verdict = Unknown
+		res.Reason = "malformed history: " + err.Error()
+		return res
+	}
+	res.Checkers[CheckHistory] = CheckerResult{Verdict: Valid}
+	if h.pending > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf(
+			"%d operations have no completion (a truncated history); they are treated as info", h.pending))
+	}
+
+	res.checkLinearizability(ctx, h, opts)
+	res.checkDurability(h)
+	res.checkFloor(h, opts)
+	res.decide()
+	return res
+}
+
+// decide combines the checkers: a violation found by any checker is
+// definitive; otherwise anything undecided makes the run Unknown.
+func (r *Result) decide() {
+	var invalid, unknown []string
+	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckFloor} {
+		c, ok := r.Checkers[name]
+		if !ok {
+			continue
+		}
+		switch c.Verdict {
+		case Invalid:
+			invalid = append(invalid, name+": "+c.Reason)
+		case Unknown:
+			unknown = append(unknown, name+": "+c.Reason)
+		}
+	}
+	switch {
+	case len(invalid) > 0:
+		r.Verdict, r.Reason = Invalid, strings.Join(invalid, "; ")
+	case len(unknown) > 0:
+		r.Verdict, r.Reason = Unknown, strings.Join(unknown, "; ")
+	default:
+		r.Verdict = Valid
+		r.Reason = r.Checkers[CheckLinearizability].Reason
+		if d := r.Checkers[CheckDurability].Reason; d != "" {
+			r.Reason += "; " + d
+		}
+		if f := r.Checkers[CheckFloor].Reason; f != "" {
+			r.Reason += "; " + f
+		}
+	}
+}
+
+// checkFloor refuses to call a run valid when too little completed: an
+// unavailable cluster would otherwise pass every check trivially.
+func (r *Result) checkFloor(h *prepared, opts Options) {
+	ok, invoked, okReads := 0, 0, 0
+	for i := range h.ops {
+		o := &h.ops[i]
+		invoked++
+		if o.typ == history.Ok {
+			ok++
+			if o.f == history.FRead {
+				okReads++
+			}
+		}
+	}
+	need := 0
+	if opts.MinOK > 0 {
+		need = opts.MinOK
+	}
+	if opts.MinOKShare > 0 {
+		if n := int(math.Ceil(opts.MinOKShare * float64(invoked))); n > need {
+			need = n
+		}
+	}
+	var parts []string
+	if opts.MinOK > 0 {
+		parts = append(parts, fmt.Sprintf("min-ok %d", opts.MinOK))
+	}
+	if opts.MinOKShare > 0 {
+		parts = append(parts, fmt.Sprintf("%.3g%% of %d invoked", opts.MinOKShare*100, invoked))
+	}
+	floor := "floor disabled"
+	if len(parts) > 0 {
+		floor = fmt.Sprintf("floor: at least %d ok operations (%s) and one ok read", need, strings.Join(parts, ", "))
+	}
+	switch {
+	case ok < need:
+		r.Checkers[CheckFloor] = CheckerResult{Unknown, fmt.Sprintf(
+			"only %d ok operations of %d invoked; %s", ok, invoked, floor)}
+	case okReads == 0 && (opts.MinOK > 0 || opts.MinOKShare > 0):
+		r.Checkers[CheckFloor] = CheckerResult{Unknown, fmt.Sprintf(
+			"no read completed ok, so nothing was observed; %s", floor)}
+	default:
+		r.Checkers[CheckFloor] = CheckerResult{Valid, fmt.Sprintf(
+			"%d ok operations of %d invoked (%s)", ok, invoked, floor)}
+	}
+}
+
+// defaultMemoryLimit is a quarter of the machine's memory, so that the
+// checker leaves room for the cluster that may still be running.
+func defaultMemoryLimit() int64 {
+	const fallback = 2 << 30
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return fallback
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil || kb <= 0 {
+				return fallback
+			}
+			return kb * 1024 / 4
+		}
+	}
+	return fallback
+}
+
+func workers() int {
+	n := runtime.GOMAXPROCS(0)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// short truncates a value for descriptions.
+func short(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
+func fmtNS(ns int64) string {
+	return strconv.FormatFloat(float64(ns)/1e9, 'f', 3, 64) + "s"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

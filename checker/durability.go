@@ -1,0 +1,121 @@
+package checker
+
+import (
+	"fmt"
+
+	"github.com/ares-torture/torture/history"
+)
+
+// maxLostListed caps the lost writes listed per anomaly in results.json.
+const maxLostListed = 20
+
+// checkDurability looks for acknowledged writes that a key's final read
+// does not reflect. Linearizability implies it; it is reported on its own
+// because a lost acknowledged write is the failure users fear most, and
+// because it is cheap and sound even when the linearizability check runs
+// out of time.
+//
+// Definition. The final read of a key is its ok read invoked last (the
+// harness reads every key once more after healing). Let S be the writes
+// that read could have observed: the ok, info or pending writes of its
+// value, or the initial state if it returned "". An ok write w of the key
+// is lost when it completed before the final read was invoked and every
+// member of S is known to precede w in real time (the initial state, or an
+// ok write that completed before w was invoked): then every linearization
+// orders S before w before the read, and the read should have returned w
+// or something newer. An indeterminate write in S is never known to
+// precede anything, so it excuses the read. A final read whose value no
+// ok or indeterminate write wrote is reported too (a corrupted value).
+func (r *Result) checkDurability(h *prepared) {
+	byKey := h.byKey()
+	lost, corrupt := 0, 0
+	for _, k := range h.keys {
+		ops := byKey[k]
+		var final *clientOp
+		okWrites := 0
+		for _, o := range ops {
+			if o.f == history.FWrite && o.typ == history.Ok {
+				okWrites++
+			}
+			if o.f == history.FRead && o.typ == history.Ok {
+				if final == nil || o.call > final.call || (o.call == final.call && o.ret > final.ret) {
+					final = o
+				}
+			}
+		}
+		if final == nil {
+			if okWrites > 0 {
+				r.Durability.KeysUnverified++
+			}
+			continue
+		}
+		r.Durability.KeysChecked++
+
+		// The observed candidates; initial is true when "" may be the
+		// initial state.
+		initial := final.value == ""
+		var cands []*clientOp
+		for _, o := range ops {
+			if o.f == history.FWrite && o.typ != history.Fail && o.value == final.value {
+				cands = append(cands, o)
+			}
+		}
+		if len(cands) == 0 && !initial {
+			corrupt++
+			r.Anomalies = append(r.Anomalies, Anomaly{
+				Checker: CheckDurability, Key: k, Op: final.ref(),
+				Description: fmt.Sprintf("final read returned %q, which no ok or indeterminate write of this key wrote",
+					short(final.value)),
+			})
+			continue
+		}
+		var lw []OpRef
+		for _, w := range ops {
+			if w.f != history.FWrite || w.typ != history.Ok || w.ret >= final.call {
+				continue
+			}
+			older := true // every candidate precedes w
+			for _, c := range cands {
+				if c.typ != history.Ok || c.ret >= w.call {
+					older = false
+					break
+				}
+			}
+			if older {
+				lw = append(lw, *w.ref())
+			}
+		}
+		if len(lw) == 0 {
+			continue
+		}
+		lost += len(lw)
+		what := "the initial value"
+		if !initial {
+			what = fmt.Sprintf("%q", short(final.value))
+		}
+		a := Anomaly{
+			Checker: CheckDurability, Key: k, Op: final.ref(),
+			Description: fmt.Sprintf("%d acknowledged writes lost: the final read returned %s, older than each of them",
+				len(lw), what),
+		}
+		if len(lw) > maxLostListed {
+			a.Note = fmt.Sprintf("only the first %d of %d lost writes are listed", maxLostListed, len(lw))
+			lw = lw[:maxLostListed]
+		}
+		a.Lost = lw
+		r.Anomalies = append(r.Anomalies, a)
+	}
+	r.Durability.LostWrites = lost
+	unverified := ""
+	if r.Durability.KeysUnverified > 0 {
+		unverified = fmt.Sprintf(" (%d keys with ok writes had no ok read to verify them)", r.Durability.KeysUnverified)
+	}
+	switch {
+	case lost > 0 || corrupt > 0:
+		r.Checkers[CheckDurability] = CheckerResult{Invalid, fmt.Sprintf(
+			"%d acknowledged writes lost, %d final reads of unwritten values%s", lost, corrupt, unverified)}
+	default:
+		r.Checkers[CheckDurability] = CheckerResult{Valid, fmt.Sprintf(
+			"no acknowledged write lost on %d keys%s", r.Durability.KeysChecked, unverified)}
+	}
+}

@@ -1,0 +1,634 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/ares-torture/torture/history"
+)
+
+// regInput is a register operation's input. Values are interned per key so
+// that the model's state is an int: cheap to compare and hash.
+type regInput struct {
+	write bool
+	v     int // written value (writes)
+}
+
+// keyHistory is one key's history in the form Porcupine checks.
+type keyHistory struct {
+	key    string
+	values []string // interned values; 0 is the initial value ""
+	ops       []porcupine.Operation
+	src       []*clientOp // src[i] is the operation behind ops[i]
+	infty     int64       // the return time of indeterminate writes
+	completed int         // operations with a finite return
+	// failed are the fail writes by value, to explain reads of them.
+	failed map[string]*clientOp
+}
+
+// buildKey turns one key's operations into Porcupine operations with
+// Jepsen's semantics: ok operations as they are; an info (or pending)
+// write may take effect at any time after its invoke or never, so its
+// return is the end of the history; info and fail reads constrain nothing
+// and fail writes never took effect, so they are dropped. An indeterminate
+// write that no read observed is dropped too: it can always be linearized
+// last, where it changes nothing, and keeping it only slows the search.
+func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
+	kh := &keyHistory{key: key, values: []string{""}, infty: end + 1, failed: map[string]*clientOp{}}
+	ids := map[string]int{"": 0}
+	intern := func(v string) int {
+		if id, ok := ids[v]; ok {
+			return id
+		}
+		ids[v] = len(kh.values)
+		kh.values = append(kh.values, v)
+		return ids[v]
+	}
+	read := map[string]bool{}
+	for _, o := range ops {
+		if o.f == history.FRead && o.typ == history.Ok {
+			read[o.value] = true
+		}
+	}
+	clients := map[int]int{} // process -> compact row for the visualization
+	for _, o := range ops {
+		var op porcupine.Operation
+		switch {
+		case o.f == history.FRead && o.typ == history.Ok:
+			op = porcupine.Operation{Input: regInput{}, Output: intern(o.value), Call: o.call, Return: o.ret}
+		case o.f == history.FWrite && o.typ == history.Ok:
+			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: o.ret}
+		case o.f == history.FWrite && (o.typ == history.Info || o.typ == pendingType) && read[o.value]:
+			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: kh.infty}
+		default:
+			if o.f == history.FWrite && o.typ == history.Fail {
+				kh.failed[o.value] = o
+			}
+			continue
+		}
+		if op.Return < kh.infty {
+			kh.completed++
+		}
+		c, ok := clients[o.process]
+		if !ok {
+			c = len(clients)
+			clients[o.process] = c
+		}
+		op.ClientId = c
+		op.Metadata = o
+		kh.ops = append(kh.ops, op)
+		kh.src = append(kh.src, o)
+	}
+	return kh
+}
+
+// model is the register model for one key. abort, when set, makes every
+// step fail so that a search stops promptly; a result obtained after abort
+// was set is not trusted unless it is Ok (every step taken was real).
+func (kh *keyHistory) model(abort *atomic.Bool) porcupine.Model {
+	m := porcupine.Model{
+		Init: func() any { return 0 },
+		Step: func(state, input, output any) (bool, any) {
+			if abort != nil && abort.Load() {
+				return false, state
+			}
+			in, _ := input.(regInput)
+			if in.write {
+				return true, in.v
+			}
+			out, ok := output.(int)
+			return ok && out == state, state
+		},
+		Hash: func(state any) uint64 {
+			s, _ := state.(int)
+			return uint64(s) * 0x9e3779b97f4a7c15
+		},
+		DescribeOperation: func(input, output any) string {
+			in, _ := input.(regInput)
+			if in.write {
+				return "write " + strconv.Quote(short(kh.value(in.v)))
+			}
+			out, _ := output.(int)
+			return "read -> " + strconv.Quote(short(kh.value(out)))
+		},
+		DescribeState: func(state any) string {
+			s, _ := state.(int)
+			return strconv.Quote(short(kh.value(s)))
+		},
+		DescribeOperationMetadata: func(md any) string {
+			o, ok := md.(*clientOp)
+			if !ok || o == nil {
+				return ""
+			}
+			s := fmt.Sprintf("process %d, line %d, %s", o.process, o.line, o.typ)
+			if o.typ == history.Info || o.typ == pendingType {
+				s += " (may take effect at any time after its invoke, or never)"
+			}
+			if o.err != "" {
+				s += ": " + o.err
+			}
+			return s
+		},
+	}
+	return m
+}
+
+func (kh *keyHistory) value(id int) string {
+	if id >= 0 && id < len(kh.values) {
+		return kh.values[id]
+	}
+	return "?"
+}
+
+// estimateBytes is the memory a cheap Porcupine check of n operations may
+// need: its cache keeps a bitset of n bits for every step it takes, and it
+// takes at least n steps.
+func estimateBytes(n int) int64 {
+	words := int64(n/64 + 1)
+	return int64(n) * (words*8 + 128)
+}
+
+// verboseBytes is the same for the verbose check, which also keeps a
+// partial linearization (an int per step) for every operation.
+func verboseBytes(n int) int64 {
+	return estimateBytes(n) + int64(n)*int64(n)*8
+}
+
+// memBudget admits checks while their estimated memory fits the limit.
+type memBudget struct {
+	mu    sync.Mutex
+	limit int64
+	used  int64
+	wake  chan struct{}
+}
+
+func newMemBudget(limit int64) *memBudget {
+	return &memBudget{limit: limit, wake: make(chan struct{})}
+}
+
+// acquire waits until n bytes fit (or nothing else runs) or ctx ends.
+func (b *memBudget) acquire(ctx context.Context, n int64) bool {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.limit {
+			b.used += n
+			b.mu.Unlock()
+			return true
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (b *memBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// runCheck runs a cheap Porcupine check bounded by ctx. It returns
+// porcupine.Unknown when ctx ended before the answer was certain.
+func runCheck(ctx context.Context, kh *keyHistory, ops []porcupine.Operation) porcupine.CheckResult {
+	if ctx.Err() != nil {
+		return porcupine.Unknown
+	}
+	var abort atomic.Bool
+	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
+	defer stop()
+	var timeout time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+		if timeout <= 0 {
+			return porcupine.Unknown
+		}
+	}
+	res := porcupine.CheckOperationsTimeout(kh.model(&abort), ops, timeout)
+	if res == porcupine.Illegal && (abort.Load() || ctx.Err() != nil) {
+		return porcupine.Unknown
+	}
+	return res
+}
+
+// checkLinearizability runs the cheap check on every key in parallel
+// (GOMAXPROCS at a time, within the memory budget), then diagnoses the
+// invalid keys.
+func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Options) {
+	byKey := h.byKey()
+	khs := make([]*keyHistory, 0, len(byKey))
+	for _, k := range h.keys {
+		khs = append(khs, buildKey(k, byKey[k], h.end))
+	}
+	// Biggest first, so that the long pole starts early.
+	order := make([]int, len(khs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(khs[order[a]].ops) > len(khs[order[b]].ops) })
+
+	cctx := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	budget := newMemBudget(opts.MemoryLimit)
+	results := make([]KeyResult, len(khs))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers(); w++ {
+		wg.Go(func() {
+			for i := range jobs {
+				results[i] = checkKey(cctx, khs[i], budget)
+			}
+		})
+	}
+	for _, i := range order {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	// Diagnose invalid keys: find the failing operation and compute the
+	// visualization, each key within its own VerboseTimeout.
+	var invalid []int
+	for i := range results {
+		if results[i].Verdict == Invalid {
+			invalid = append(invalid, i)
+		}
+	}
+	diags := make([]*diagnosis, len(khs))
+	jobs = make(chan int)
+	for w := 0; w < workers(); w++ {
+		wg.Go(func() {
+			for i := range jobs {
+				diags[i] = diagnose(ctx, khs[i], h, opts, budget)
+			}
+		})
+	}
+	for _, i := range invalid {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	var bad, undecided []string
+	for i, kr := range results {
+		r.Keys = append(r.Keys, kr)
+		switch kr.Verdict {
+		case Invalid:
+			bad = append(bad, quoteKey(kr.Key))
+			d := diags[i]
+			r.diags[kr.Key] = d
+			r.Anomalies = append(r.Anomalies, d.anomaly())
+		case Unknown:
+			undecided = append(undecided, quoteKey(kr.Key)+" ("+kr.Reason+")")
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		r.Checkers[CheckLinearizability] = CheckerResult{Invalid, fmt.Sprintf(
+			"%d of %d keys not linearizable: %s", len(bad), len(khs), listShort(bad))}
+	case len(undecided) > 0:
+		r.Checkers[CheckLinearizability] = CheckerResult{Unknown, fmt.Sprintf(
+			"%d of %d keys undecided: %s", len(undecided), len(khs), listShort(undecided))}
+	default:
+		r.Checkers[CheckLinearizability] = CheckerResult{Valid, fmt.Sprintf(
+			"all %d keys linearizable", len(khs))}
+	}
+}
+
+func checkKey(ctx context.Context, kh *keyHistory, budget *memBudget) KeyResult {
+	kr := KeyResult{Key: kh.key, Ops: len(kh.ops)}
+	need := estimateBytes(len(kh.ops))
+	if need > budget.limit {
+		kr.Verdict = Unknown
+		kr.Reason = fmt.Sprintf("%d operations would need about %s, over the memory limit %s",
+			len(kh.ops), fmtBytes(need), fmtBytes(budget.limit))
+		return kr
+	}
+	if !budget.acquire(ctx, need) {
+		kr.Verdict, kr.Reason = Unknown, "time limit reached before the check started"
+		return kr
+	}
+	defer budget.release(need)
+	start := time.Now()
+	res := runCheck(ctx, kh, kh.ops)
+	kr.Seconds = time.Since(start).Seconds()
+	switch res {
+	case porcupine.Ok:
+		kr.Verdict = Valid
+	case porcupine.Illegal:
+		kr.Verdict = Invalid
+	default:
+		kr.Verdict = Unknown
+		kr.Reason = "time limit reached"
+		if ctx.Err() == context.Canceled {
+			kr.Reason = "check cancelled"
+		}
+	}
+	return kr
+}
+
+// diagnosis explains why a key is not linearizable.
+type diagnosis struct {
+	kh *keyHistory
+	// prefix is the shortest prefix of the key's history (cut at a
+	// completion, see prefixAt) that is not linearizable; failing is the
+	// operation whose completion ends it. prefix is -1 when the search for
+	// it did not finish; best is then the shortest failing prefix found.
+	prefix  int
+	best    []porcupine.Operation
+	failing *clientOp
+	info   *porcupine.LinearizationInfo
+	model  porcupine.Model
+	annots []porcupine.Annotation
+	note   []string
+	desc   string
+}
+
+// completion is a return event of the key's history, in Porcupine's event
+// order (by time; ties keep their order).
+type completion struct {
+	t  int64
+	op int // index into kh.ops
+}
+
+func completions(kh *keyHistory) []completion {
+	var cs []completion
+	for i, op := range kh.ops {
+		if op.Return < kh.infty {
+			cs = append(cs, completion{op.Return, i})
+		}
+	}
+	sort.SliceStable(cs, func(a, b int) bool { return cs[a].t < cs[b].t })
+	return cs
+}
+
+// prefixAt is the history as it stood just after completion j: operations
+// invoked by then, those completed later becoming pending (a pending read
+// constrains nothing and is dropped; a pending write may take effect or
+// not, its return is infinity). Linearizability is prefix-closed, so the
+// first j whose prefix is not linearizable pins the completion at which
+// the history went wrong.
+func prefixAt(kh *keyHistory, cs []completion, j int) []porcupine.Operation {
+	cut := cs[j].t
+	done := make(map[int]bool, j+1)
+	for i := 0; i <= j; i++ {
+		done[cs[i].op] = true
+	}
+	// Calls at the cut time come before the completion (Porcupine orders
+	// calls first at equal times), so they are in the prefix.
+	var ops []porcupine.Operation
+	for i, op := range kh.ops {
+		if op.Call > cut {
+			continue
+		}
+		if done[i] {
+			ops = append(ops, op)
+			continue
+		}
+		in, _ := op.Input.(regInput)
+		if !in.write {
+			continue
+		}
+		op.Return = cut + 1
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// diagnose finds the shortest failing prefix (binary search over the
+// completions, half of VerboseTimeout), then runs Porcupine's verbose check
+// on it for the visualization (the rest), if it is small enough.
+func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, budget *memBudget) *diagnosis {
+	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, model: kh.model(nil)}
+	dctx := ctx
+	if opts.VerboseTimeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, opts.VerboseTimeout)
+		defer cancel()
+	}
+	cs := completions(kh)
+	if len(cs) > 0 {
+		sctx := dctx
+		if opts.VerboseTimeout > 0 {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(dctx, opts.VerboseTimeout/2)
+			defer cancel()
+		}
+		// Invariant: prefixAt(hi) is not linearizable (the whole history
+		// is not), prefixAt(lo-1) is.
+		lo, hi := 0, len(cs)-1
+		need := estimateBytes(len(kh.ops))
+		if budget.acquire(sctx, need) {
+			for lo < hi {
+				mid := (lo + hi) / 2
+				res := runCheck(sctx, kh, prefixAt(kh, cs, mid))
+				if res == porcupine.Unknown {
+					break
+				}
+				if res == porcupine.Illegal {
+					hi = mid
+				} else {
+					lo = mid + 1
+				}
+			}
+			budget.release(need)
+		}
+		d.best = prefixAt(kh, cs, hi)
+		d.failing = kh.src[cs[hi].op]
+		if lo == hi {
+			d.prefix = hi
+		} else {
+			d.note = append(d.note, "the search for the first failing operation ran out of time; the operation named is an upper bound")
+		}
+	} else {
+		d.note = append(d.note, "no operation of this key completed")
+	}
+	d.desc = d.explain()
+
+	switch {
+	case opts.VerboseMaxOps < 0:
+		d.note = append(d.note, "verbose check disabled")
+	case len(d.best) > opts.VerboseMaxOps:
+		d.note = append(d.note, fmt.Sprintf(
+			"no visualization: the failing prefix has %d operations, over the verbose limit of %d", len(d.best), opts.VerboseMaxOps))
+	case verboseBytes(len(d.best)) > budget.limit:
+		d.note = append(d.note, fmt.Sprintf(
+			"no visualization: the verbose check of %d operations could need %s, over the memory limit",
+			len(d.best), fmtBytes(verboseBytes(len(d.best)))))
+	default:
+		d.verbose(dctx, h, budget)
+	}
+	return d
+}
+
+func (d *diagnosis) verbose(ctx context.Context, h *prepared, budget *memBudget) {
+	need := verboseBytes(len(d.best))
+	if !budget.acquire(ctx, need) {
+		d.note = append(d.note, "no visualization: out of time")
+		return
+	}
+	defer budget.release(need)
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			d.note = append(d.note, "no visualization: out of time")
+			return
+		}
+	}
+	var abort atomic.Bool
+	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
+	defer stop()
+	res, info := porcupine.CheckOperationsVerbose(d.kh.model(&abort), d.best, timeout)
+	if res != porcupine.Illegal || abort.Load() {
+		d.note = append(d.note, "the verbose check ran out of time; the visualization shows the partial search")
+	}
+	lo, hi := int64(-1), int64(0)
+	for _, op := range d.best {
+		if lo < 0 || op.Call < lo {
+			lo = op.Call
+		}
+		if op.Return > hi {
+			hi = op.Return
+		}
+	}
+	d.annots = nemesisAnnotations(h.nemesis, lo, hi)
+	if d.failing != nil {
+		d.annots = append(d.annots, porcupine.Annotation{
+			Tag:             "checker",
+			Start:           d.failing.ret,
+			Description:     "not linearizable",
+			Details:         d.desc,
+			BackgroundColor: "#f4a6a6",
+		})
+	}
+	info.AddAnnotations(d.annots)
+	d.info = &info
+}
+
+// nemesisAnnotations draws the faults overlapping [lo, hi], one row per
+// fault kind, clamped to the window so that they do not stretch it.
+func nemesisAnnotations(ivs []interval, lo, hi int64) []porcupine.Annotation {
+	var out []porcupine.Annotation
+	for _, iv := range ivs {
+		if iv.End < lo || iv.Start > hi {
+			continue
+		}
+		s, e := max(iv.Start, lo), min(iv.End, hi)
+		desc := iv.Fault
+		if iv.Value != "" {
+			desc += " " + iv.Value
+		}
+		out = append(out, porcupine.Annotation{
+			Tag:             "nemesis " + iv.Fault,
+			Start:           s,
+			End:             e,
+			Description:     short(desc),
+			Details:         fmt.Sprintf("%s from %s to %s", desc, fmtNS(iv.Start), fmtNS(iv.End)),
+			BackgroundColor: faultColor(iv.Fault),
+		})
+	}
+	return out
+}
+
+// explain describes the failing operation.
+func (d *diagnosis) explain() string {
+	o := d.failing
+	if o == nil {
+		return "not linearizable"
+	}
+	if o.f == history.FWrite {
+		return fmt.Sprintf("write %q could not be linearized after the operations completed before it", short(o.value))
+	}
+	// The history fails at a read: say what it saw and why that is
+	// impossible.
+	var src *clientOp
+	for _, w := range d.kh.src {
+		if w.f == history.FWrite && w.value == o.value {
+			src = w
+			break
+		}
+	}
+	// newer finds an ok write that completed before the read began and
+	// was invoked after the observed write completed (after time t).
+	newer := func(t int64) *clientOp {
+		for _, w := range d.kh.src {
+			if w.f == history.FWrite && w.typ == history.Ok && w.ret < o.call && w.call > t {
+				return w
+			}
+		}
+		return nil
+	}
+	switch {
+	case src == nil && o.value == "":
+		if w := newer(-1); w != nil {
+			return fmt.Sprintf("stale read: returned the initial value, but write %q (line %d) completed before the read began",
+				short(w.value), w.line)
+		}
+	case src == nil && d.kh.failed[o.value] != nil:
+		return fmt.Sprintf("read returned %q, written by a write that failed (line %d)",
+			short(o.value), d.kh.failed[o.value].line)
+	case src == nil:
+		return fmt.Sprintf("read returned %q, a value never written to this key", short(o.value))
+	case src.call > o.ret:
+		return fmt.Sprintf("read returned %q before its write (line %d) was invoked", short(o.value), src.line)
+	case src.typ == history.Ok:
+		if w := newer(src.ret); w != nil {
+			return fmt.Sprintf("stale read: returned %q (written on line %d), but write %q (line %d) began after that write completed and completed before the read began",
+				short(o.value), src.line, short(w.value), w.line)
+		}
+	}
+	return fmt.Sprintf("read returned %q, which no order of the concurrent operations allows", short(o.value))
+}
+
+func (d *diagnosis) anomaly() Anomaly {
+	a := Anomaly{Checker: CheckLinearizability, Key: d.kh.key, Description: d.desc, KeyOps: len(d.kh.ops)}
+	if d.failing != nil {
+		a.Op = d.failing.ref()
+		a.Description += "; failing operation: " + a.Op.String()
+		if d.prefix >= 0 {
+			a.LinearizablePrefix = d.prefix
+			a.Description += fmt.Sprintf("; the history up to its first %d of %d completions is linearizable",
+				d.prefix, d.kh.completed)
+		}
+	}
+	a.Note = strings.Join(d.note, "; ")
+	return a
+}
+
+func quoteKey(k string) string { return strconv.Quote(k) }
+
+// listShort joins at most 10 items.
+func listShort(items []string) string {
+	if len(items) <= 10 {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:10], ", ") + fmt.Sprintf(", and %d more", len(items)-10)
+}
+
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+}
