@@ -24,8 +24,8 @@ type regInput struct {
 
 // keyHistory is one key's history in the form Porcupine checks.
 type keyHistory struct {
-	key    string
-	values []string // interned values; 0 is the initial value ""
+	key       string
+	values    []string // interned values; 0 is the initial value ""
 	ops       []porcupine.Operation
 	src       []*clientOp // src[i] is the operation behind ops[i]
 	infty     int64       // the return time of indeterminate writes
@@ -354,11 +354,11 @@ type diagnosis struct {
 	prefix  int
 	best    []porcupine.Operation
 	failing *clientOp
-	info   *porcupine.LinearizationInfo
-	model  porcupine.Model
-	annots []porcupine.Annotation
-	note   []string
-	desc   string
+	info    *porcupine.LinearizationInfo
+	model   porcupine.Model
+	annots  []porcupine.Annotation
+	note    []string
+	desc    string
 }
 
 // completion is a return event of the key's history, in Porcupine's event
