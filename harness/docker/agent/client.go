@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+)
+
+// Client is the controller's side of one ARES client held by an agent. It
+// implements harness.Client; errors keep their identity (ares.ErrUnavailable,
+// context.DeadlineExceeded, context.Canceled) across the wire.
+type Client struct {
+	base string
+	id   string
+	http *http.Client
+}
+
+// NewClient returns a handle on the client id of the agent at addr
+// (host:port); Init creates that client in the agent.
+func NewClient(addr, id string) *Client {
+	return &Client{
+		base: "http://" + addr,
+		id:   id,
+		http: &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+}
+
+// Health reports whether the agent answers.
+func (c *Client) Health(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/health", nil)
+	if err != nil {
+		return fmt.Errorf("agent health: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent health: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent health: status %s", resp.Status)
+	}
+	return nil
+}
+
+// Init (re)creates the agent's ARES client; req.ID is set to the handle's id.
+func (c *Client) Init(ctx context.Context, req InitRequest) error {
+	req.ID = c.id
+	return c.call(ctx, "init", req, nil)
+}
+
+// Read returns the value of key (nil for the initial value).
+func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
+	var resp ValueResponse
+	if err := c.call(ctx, "read", KeyRequest{Client: c.id, Key: key}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Value, nil
+}
+
+// Write stores value under key.
+func (c *Client) Write(ctx context.Context, key string, value []byte) error {
+	return c.call(ctx, "write", WriteRequest{Client: c.id, Key: key, Value: value}, nil)
+}
+
+// Reconfig asks the agent's client to move the system to target.
+func (c *Client) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
+	var resp ReconfigResponse
+	if err := c.call(ctx, "reconfig", ReconfigRequest{Client: c.id, Target: target}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Config == nil {
+		return nil, errors.New("agent reconfig: empty reply")
+	}
+	return resp.Config, nil
+}
+
+// Close releases the client's idle connections; the agent keeps running
+// until its container is removed.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// RemoteError is an error the agent reported.
+type RemoteError struct {
+	Kind    string
+	Message string
+}
+
+func (e *RemoteError) Error() string { return "agent: " + e.Message }
+
+// Unwrap lets errors.Is see the kind as the error it stands for.
+func (e *RemoteError) Unwrap() error {
+	switch e.Kind {
+	case KindUnavailable:
+		return ares.ErrUnavailable
+	case KindDeadline:
+		return context.DeadlineExceeded
+	case KindCanceled:
+		return context.Canceled
+	}
+	return nil
+}
+
+func (c *Client) call(ctx context.Context, op string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/"+op, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if dl, ok := ctx.Deadline(); ok {
+		ms := time.Until(dl).Milliseconds()
+		if ms < 1 {
+			ms = 1
+		}
+		req.Header.Set(TimeoutHeader, strconv.FormatInt(ms, 10))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// The controller's own deadline or cancel shows up here wrapped
+		// in a *url.Error, which errors.Is sees through.
+		return fmt.Errorf("agent %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("agent %s: read reply: %w", op, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e ErrorResponse
+		if json.Unmarshal(data, &e) != nil || e.Kind == "" {
+			return fmt.Errorf("agent %s: status %s: %.200s", op, resp.Status, data)
+		}
+		return fmt.Errorf("%s: %w", op, &RemoteError{Kind: e.Kind, Message: e.Message})
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("agent %s: decode reply: %w", op, err)
+		}
+	}
+	return nil
+}
