@@ -42,6 +42,9 @@ func (o *clientOp) ref() *OpRef {
 type interval struct {
 	Fault string `json:"fault"`
 	Value string `json:"value,omitempty"`
+	// Error is what the nemesis reported: a fault that could not be
+	// applied or healed cleanly.
+	Error string `json:"error,omitempty"`
 	ID    int    `json:"id"`
 	Start int64  `json:"start_ns"`
 	End   int64  `json:"end_ns"`
@@ -90,19 +93,31 @@ func prepare(ops []history.Op) (*prepared, error) {
 			switch op.F {
 			case history.FStart:
 				open[id] = len(h.nemesis)
-				h.nemesis = append(h.nemesis, interval{Fault: op.Fault, Value: op.Value, ID: op.ID, Start: op.Time, End: -1})
+				h.nemesis = append(h.nemesis, interval{Fault: op.Fault, Value: op.Value, Error: op.Error, ID: op.ID, Start: op.Time, End: -1})
 			case history.FStop:
 				j, ok := open[id]
 				if !ok {
 					// A stop without a start tells nothing about when the
 					// fault began; draw it as an instant.
-					h.nemesis = append(h.nemesis, interval{Fault: op.Fault, Value: op.Value, ID: op.ID, Start: op.Time, End: op.Time})
+					h.nemesis = append(h.nemesis, interval{Fault: op.Fault, Value: op.Value, Error: op.Error, ID: op.ID, Start: op.Time, End: op.Time})
 					continue
 				}
 				delete(open, id)
-				h.nemesis[j].End = op.Time
-				if h.nemesis[j].Value == "" {
-					h.nemesis[j].Value = op.Value
+				iv := &h.nemesis[j]
+				iv.End = op.Time
+				// A reconfiguration's stop names the configuration it
+				// reached.
+				switch {
+				case iv.Value == "":
+					iv.Value = op.Value
+				case op.Value != "" && op.Value != iv.Value:
+					iv.Value += " → " + op.Value
+				}
+				if op.Error != "" {
+					if iv.Error != "" {
+						iv.Error += "; "
+					}
+					iv.Error += op.Error
 				}
 			default:
 				err = fmt.Errorf("line %d: nemesis line with f %q", line, op.F)

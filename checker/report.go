@@ -182,8 +182,8 @@ Durability: {{.R.Durability.KeysChecked}} keys verified, {{.R.Durability.KeysUnv
 {{end}}</table>{{if .MorePeriod}}<p class="small">and {{.MorePeriod}} more in results.json</p>{{end}}</details>
 
 <h2>Nemesis</h2>
-{{if .R.Stats.Nemesis}}<table><tr><th>fault</th><th>targets</th><th>start</th><th>stop</th></tr>
-{{range .R.Stats.Nemesis}}<tr><td>{{.Fault}}</td><td>{{.Value}}</td><td class="n">{{sub .Start $b}}</td><td class="n">{{sub .End $b}}{{if .Open}} (never stopped){{end}}</td></tr>
+{{if .R.Stats.Nemesis}}<table><tr><th>fault</th><th>targets</th><th>start</th><th>stop</th><th>error</th></tr>
+{{range .R.Stats.Nemesis}}<tr><td>{{.Fault}}</td><td>{{.Value}}</td><td class="n">{{sub .Start $b}}</td><td class="n">{{sub .End $b}}{{if .Open}} (never stopped){{end}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>{{else}}<p>No faults.</p>{{end}}
 
 <h2>Keys</h2>
