@@ -1,0 +1,416 @@
+// Command torture is the ARES torture-test controller: it runs a real ARES
+// cluster under faults, records every operation, checks the history for
+// atomicity and keeps every run in a run store.
+//
+//	torture run [flags]           run a test; see torture run --help
+//	torture check RUN_DIR         re-check a stored history
+//	torture rerun RUN_DIR         run a stored test again, same options and seed
+//	torture serve                 browse the run store
+//	torture clean                 kill what earlier runs left behind
+//
+// Exit codes: 0 valid, 1 a violation was found, 2 unknown (the checker gave
+// up, too little completed, or the run was interrupted), 3 the harness
+// itself failed or the command line was wrong. The last line printed is a
+// one-line verdict with the run directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/harness"
+	_ "github.com/ares-torture/torture/harness/docker" // --backend docker
+	"github.com/ares-torture/torture/harness/local"
+)
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs the command line args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if len(args) == 0 {
+		usage(stderr)
+		return usageError(stdout, "no command given")
+	}
+	ctx, stop := interruptible(stderr)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr, log)
+	case "check":
+		return cmdCheck(ctx, args[1:], stdout, stderr, log)
+	case "rerun":
+		return cmdRerun(ctx, args[1:], stdout, stderr, log)
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "clean":
+		return cmdClean(ctx, args[1:], stdout, stderr, log)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		usage(stderr)
+		return usageError(stdout, fmt.Sprintf("unknown command %q", args[0]))
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: torture COMMAND [flags]
+
+commands:
+  run                 run a test (torture run --help lists every flag and --server-bug)
+  check RUN_DIR       re-check a stored history (RUN_DIR or its history.jsonl)
+  rerun RUN_DIR       run a stored test again with the same options and seed
+  serve               browse the run store over HTTP
+  clean               kill server processes (and docker resources) of earlier runs
+
+exit codes: 0 valid, 1 violation found, 2 unknown, 3 harness failure or bad command line
+`)
+}
+
+// usageError prints the verdict line of a command line that was wrong.
+func usageError(stdout io.Writer, msg string) int {
+	o := &harness.Outcome{Code: harness.ExitHarness, Verdict: "error", Reason: "usage: " + msg}
+	fmt.Fprintln(stdout, o.Line())
+	return harness.ExitHarness
+}
+
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM,
+// so a run stops in order (servers killed, history checked). A second
+// signal kills every server at once and exits.
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case s := <-ch:
+			fmt.Fprintf(stderr, "\ntorture: %v: stopping; the history so far will be checked (again to kill at once)\n", s)
+			cancel()
+		}
+		select {
+		case <-done:
+		case s := <-ch:
+			fmt.Fprintf(stderr, "\ntorture: %v again: killing every server and exiting\n", s)
+			local.KillAll()
+			os.Exit(harness.ExitHarness)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+// runFlags binds every option of a run to fs.
+func runFlags(fs *flag.FlagSet, o *harness.Options) {
+	fs.StringVar(&o.Backend, "backend", o.Backend, "cluster backend: local (processes on loopback) or docker")
+	fs.IntVar(&o.Servers, "servers", o.Servers, "servers of the initial configuration (the first of the pool)")
+	fs.IntVar(&o.Pool, "pool", o.Pool, "servers started; reconfigurations move within the pool")
+	fs.IntVar(&o.Clients, "clients", o.Clients, "concurrent workload clients")
+	fs.IntVar(&o.Keys, "keys", o.Keys, "keys (objects) of the workload")
+	fs.StringVar(&o.DAP, "dap", o.DAP, "data access primitive of the initial configuration: abd or ec")
+	fs.IntVar(&o.ECK, "ec-k", o.ECK, "EC data shards k (1 <= k < servers)")
+	fs.StringVar(&o.Workload, "workload", o.Workload, "register (small values) or large (MiB objects)")
+	fs.Float64Var(&o.ReadRatio, "read-ratio", o.ReadRatio, "share of reads")
+	fs.IntVar(&o.ValueSize, "value-size", o.ValueSize, "bytes per written value (0: the workload's default, 64 B for register, 1 MiB for large)")
+	fs.StringVar(&o.Dist, "dist", o.Dist, "key choice: uniform or zipf")
+	fs.Float64Var(&o.Rate, "rate", o.Rate, "total operations per second over all clients (0: closed loop)")
+	fs.StringVar(&o.Nemesis, "nemesis", o.Nemesis, "faults: none, all, or a comma list of partition,kill,pause,loss,latency,reconfig")
+	fs.Var(&o.NemesisInterval, "nemesis-interval", "quiet time before each fault, and how long it is held")
+	fs.Var(&o.Time, "time", "how long clients run")
+	fs.Var(&o.OpTimeout, "op-timeout", "an operation taking longer is indeterminate (info)")
+	fs.Var(&o.Settle, "settle", "wait after healing every fault, before the final reads")
+	fs.Var(&o.CheckTimeout, "check-timeout", "time limit of the linearizability check (then the verdict is unknown)")
+	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of every random choice (default: from the clock, printed)")
+	fs.StringVar(&o.Store, "store", o.Store, "run store directory")
+	fs.StringVar(&o.ServerBug, "server-bug", o.ServerBug, "switch on a named protocol bug (see below)")
+	fs.StringVar(&o.Name, "name", o.Name, "test name, the run store folder (default: derived from the options)")
+	fs.BoolVar(&o.PB, "pb", o.PB, "ARES II piggyback (--pb=false to switch off)")
+	fs.BoolVar(&o.GC, "gc", o.GC, "ARES II garbage collection of old configurations (--gc=false to switch off)")
+	fs.StringVar(&o.ServerBin, "server-bin", o.ServerBin, "ares-server binary (default: next to torture, then ./bin)")
+}
+
+func runUsage(fs *flag.FlagSet) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: torture run [flags]\n\nflags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(w, "\n--server-bug names (off unless given; each makes the checker find a violation):\n")
+		for _, b := range ares.Bugs {
+			where := "client"
+			if b.Server {
+				where = "server"
+			}
+			fmt.Fprintf(w, "  %-16s %s (%s)\n", b.Name, b.Description, where)
+		}
+		fmt.Fprintf(w, "\nexit codes: 0 valid, 1 violation found, 2 unknown (checker gave up, too few ops, or interrupted),\n"+
+			"3 harness failure or bad command line. The last line printed is the verdict with the run directory.\n")
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	opts := harness.DefaultOptions()
+	fs := flag.NewFlagSet("torture run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runFlags(fs, &opts)
+	// A wrong flag gets a pointer to the help, not all of it.
+	fs.Usage = func() { fmt.Fprintln(stderr, "see: torture run --help") }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			runUsage(fs)()
+			return 0
+		}
+		return usageError(stdout, err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(stdout, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["seed"] {
+		opts.Seed = time.Now().UnixNano()
+	}
+	if !set["value-size"] && opts.Workload == "large" {
+		opts.ValueSize = 0
+	}
+	if !set["keys"] && opts.Workload == "large" {
+		opts.Keys = 2
+	}
+	if err := opts.Validate(); err != nil {
+		return usageError(stdout, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	bin, err := findServerBin(opts.ServerBin)
+	if err != nil {
+		return usageError(stdout, err.Error())
+	}
+	opts.ServerBin = bin
+	out := harness.Run(ctx, opts, harness.Env{Out: stdout, Log: log, Args: append([]string{"torture", "run"}, args...)})
+	return out.Code
+}
+
+// findServerBin finds ares-server: the flag, then next to this executable,
+// then ./bin.
+func findServerBin(flagValue string) (string, error) {
+	if flagValue != "" {
+		if _, err := os.Stat(flagValue); err != nil {
+			return "", fmt.Errorf("--server-bin: %w", err)
+		}
+		return filepath.Abs(flagValue)
+	}
+	var tried []string
+	if exe, err := os.Executable(); err == nil {
+		tried = append(tried, filepath.Join(filepath.Dir(exe), "ares-server"))
+	}
+	tried = append(tried, filepath.Join("bin", "ares-server"))
+	for _, p := range tried {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return filepath.Abs(p)
+		}
+	}
+	return "", fmt.Errorf("ares-server binary not found (looked at %s): run `make build` first, or pass --server-bin",
+		strings.Join(tried, ", "))
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("torture check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := harness.DefaultOptions().CheckTimeout
+	fs.Var(&timeout, "check-timeout", "time limit of the linearizability check")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: torture check [--check-timeout 60s] RUN_DIR|history.jsonl\n\n"+
+			"Re-checks a stored history without a cluster and rewrites results.json and the report.\n"+
+			"Exit codes: 0 valid, 1 violation, 2 unknown, 3 harness failure.\n")
+		fs.PrintDefaults()
+	}
+	// Flags may follow the run directory.
+	if err := parseInterspersed(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return usageError(stdout, err.Error())
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError(stdout, "check needs one RUN_DIR or history.jsonl")
+	}
+	dir := fs.Arg(0)
+	if st, err := os.Stat(dir); err != nil {
+		return usageError(stdout, err.Error())
+	} else if !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved // runs/latest names the run it points at
+	}
+	out := harness.CheckRun(ctx, dir, timeout.D(), stdout, log)
+	fmt.Fprintln(stdout, out.Line())
+	return out.Code
+}
+
+func cmdRerun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("torture rerun", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	count := fs.Int("count", 1, "run the test this many times, stopping at the first violation")
+	serverBin := fs.String("server-bin", "", "ares-server binary (default: next to torture, then ./bin)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: torture rerun [--count N] RUN_DIR\n\n"+
+			"Runs the test of RUN_DIR again with its options and seed (from test.json), into the same run store.\n"+
+			"Exit code: 1 if any run found a violation, else 3 if the harness failed, else 2 if any was unknown, else 0.\n")
+		fs.PrintDefaults()
+	}
+	if err := parseInterspersed(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return usageError(stdout, err.Error())
+	}
+	if fs.NArg() != 1 || *count < 1 {
+		fs.Usage()
+		return usageError(stdout, "rerun needs one RUN_DIR and --count >= 1")
+	}
+	dir, err := filepath.EvalSymlinks(fs.Arg(0))
+	if err != nil {
+		return usageError(stdout, err.Error())
+	}
+	ti, err := harness.ReadTestInfo(dir)
+	if err != nil {
+		return usageError(stdout, err.Error())
+	}
+	opts := ti.Options
+	opts.Seed = ti.Seed
+	// Into the store the run lives in (store/<test>/<run>), wherever the
+	// original command was started from.
+	opts.Store = filepath.Dir(filepath.Dir(dir))
+	if opts.ServerBin, err = findServerBin(*serverBin); err != nil {
+		return usageError(stdout, err.Error())
+	}
+	worst := 0
+	for i := 1; i <= *count; i++ {
+		if *count > 1 {
+			fmt.Fprintf(stdout, "rerun %d of %d\n", i, *count)
+		}
+		out := harness.Run(ctx, opts, harness.Env{Out: stdout, Log: log, Args: append([]string{"torture", "rerun"}, args...)})
+		worst = worse(worst, out.Code)
+		if out.Code == harness.ExitInvalid || out.Code == harness.ExitHarness || ctx.Err() != nil {
+			break
+		}
+	}
+	return worst
+}
+
+// worse orders exit codes by how bad they are: a violation, then a
+// harness failure, then unknown, then valid.
+func worse(a, b int) int {
+	rank := map[int]int{0: 0, 2: 1, 3: 2, 1: 3}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("torture serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	store := fs.String("store", "runs", "run store directory")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return usageError(stdout, err.Error())
+	}
+	if st, err := os.Stat(*store); err != nil || !st.IsDir() {
+		return usageError(stdout, fmt.Sprintf("--store %s: not a directory", *store))
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "torture serve: %v\n", err)
+		return harness.ExitHarness
+	}
+	srv := &http.Server{Handler: harness.StoreHandler(*store), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "serving %s at http://%s/ (Ctrl-C to stop)\n", *store, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "torture serve: %v\n", err)
+		return harness.ExitHarness
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return 0
+	}
+}
+
+func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("torture clean", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return usageError(stdout, err.Error())
+	}
+	killed, err := local.Clean(log)
+	for _, l := range killed {
+		fmt.Fprintf(stdout, "killed ares-server pid %d (controller %d gone, run %s)\n", l.PID, l.Owner, l.RunDir)
+	}
+	fmt.Fprintf(stdout, "local: %d leftover server processes killed\n", len(killed))
+	code := 0
+	if err != nil {
+		fmt.Fprintf(stderr, "torture clean: local: %v\n", err)
+		code = harness.ExitHarness
+	}
+	for name, b := range harness.Backends() {
+		if name == "local" || b.Clean == nil {
+			continue
+		}
+		if err := b.Clean(ctx, log); err != nil {
+			// A backend whose engine is not there has nothing to clean.
+			fmt.Fprintf(stderr, "torture clean: %s: %v\n", name, err)
+			code = harness.ExitHarness
+		} else {
+			fmt.Fprintf(stdout, "%s: cleaned\n", name)
+		}
+	}
+	return code
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (torture check RUN_DIR --check-timeout 1m).
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(pos) // leaves pos as fs.Args(); none start with '-'
+}
