@@ -13,8 +13,10 @@ import (
 	pb "github.com/ares-torture/torture/ares/aresrpc/aresv1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 )
 
 // ErrClosed is returned by Call on a closed Transport.
@@ -124,18 +126,31 @@ func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (
 	}
 	out, err := pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
 	if err != nil {
-		// Prefer the context's own error so callers can test it with
-		// errors.Is.
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, cerr)
-		}
-		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, err)
+		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, callError(ctx, err))
 	}
 	resp, err := ResponseFromPB(out)
 	if err != nil {
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, err)
 	}
 	return resp, nil
+}
+
+// callError turns the end of a call's context into the context's own error
+// (gRPC's timer may fire a moment before ctx's), so callers can test it with
+// errors.Is.
+func callError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded:
+		if _, ok := ctx.Deadline(); ok {
+			return context.DeadlineExceeded
+		}
+	case codes.Canceled:
+		return context.Canceled
+	}
+	return err
 }
 
 func (t *Transport) conn(addr string) (*grpc.ClientConn, error) {
