@@ -25,7 +25,7 @@ func (c *Client) Reconfig(ctx context.Context, target *Config) (*Config, error) 
 		return nil, fmt.Errorf("reconfig: %w", err)
 	}
 	for {
-		d, err := c.reconfigOnce(ctx, want)
+		d, err := c.reconfigOnce(ctx, want, true)
 		if err != nil {
 			return nil, fmt.Errorf("reconfig to %s: %w", want, err)
 		}
@@ -36,6 +36,19 @@ func (c *Client) Reconfig(ctx context.Context, target *Config) (*Config, error) 
 		}
 		c.log.Info("reconfig lost the consensus; installed the winner, retrying", "winner", d)
 	}
+}
+
+// InstallPending runs a reconfig up to and including the state transfer
+// but does not finalize: what a reconfigurer that crashes just before
+// finalizing leaves behind. It exists for tests and benchmarks of the
+// traversal of pending configurations (Table II of the ARES II slides).
+func (c *Client) InstallPending(ctx context.Context, target *Config) (*Config, error) {
+	want := target.Clone()
+	want.ID = 0
+	if err := want.Validate(); err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	}
+	return c.reconfigOnce(ctx, want, false)
 }
 
 // checkAddresses refuses a server id that the known sequence gives another
@@ -59,7 +72,7 @@ func (c *Client) checkAddresses(want *Config) error {
 // last configuration's successor, install it pending, transfer the state
 // of every object, finalize, and garbage collect. It returns the decided
 // configuration, which may be another reconfigurer's.
-func (c *Client) reconfigOnce(ctx context.Context, want *Config) (*Config, error) {
+func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) (*Config, error) {
 	s := c.snapshot()
 	defer func() { c.merge(s) }()
 	if err := c.readConfig(ctx, &s); err != nil {
@@ -80,7 +93,7 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config) (*Config, error
 	if err != nil {
 		return nil, fmt.Errorf("transfer state to %s: %w", d, err)
 	}
-	if superseded {
+	if superseded || !finalize {
 		return d, nil
 	}
 	if err := c.putConfig(ctx, last, NextC{Cfg: d, Status: Finalized}, false); err != nil {

@@ -142,13 +142,10 @@ func callError(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
-	switch status.Code(err) {
-	case codes.DeadlineExceeded:
-		if _, ok := ctx.Deadline(); ok {
-			return context.DeadlineExceeded
-		}
-	case codes.Canceled:
-		return context.Canceled
+	// Only a deadline: a Canceled status can come from a server shutting
+	// down, which is not the caller's cancellation.
+	if _, ok := ctx.Deadline(); ok && status.Code(err) == codes.DeadlineExceeded {
+		return context.DeadlineExceeded
 	}
 	return err
 }

@@ -28,6 +28,7 @@ type Network struct {
 	faults  Faults
 	servers map[string]*server
 	cut     map[[2]string]bool // (client, server)
+	delay   map[[2]string]time.Duration
 
 	// Stale counts replies that arrived for no pending request (duplicates,
 	// or replies after the caller gave up) and were discarded.
@@ -44,7 +45,7 @@ type server struct {
 
 // New returns a network whose random choices come from seed.
 func New(seed uint64) *Network {
-	return &Network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), servers: map[string]*server{}, cut: map[[2]string]bool{}}
+	return &Network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), servers: map[string]*server{}, cut: map[[2]string]bool{}, delay: map[[2]string]time.Duration{}}
 }
 
 // SetFaults changes the faults applied to later messages.
@@ -92,6 +93,15 @@ func (n *Network) Cut(client, server string) {
 	n.mu.Unlock()
 }
 
+// SetDelay adds a fixed delay to every message between client and server,
+// on top of the random one: slow links make a write reach servers far
+// apart in time, which is where weak protocols show.
+func (n *Network) SetDelay(client, server string, d time.Duration) {
+	n.mu.Lock()
+	n.delay[[2]string{client, server}] = d
+	n.mu.Unlock()
+}
+
 // Heal restores every cut link.
 func (n *Network) Heal() {
 	n.mu.Lock()
@@ -113,8 +123,9 @@ func (n *Network) fate(client, srv string) []time.Duration {
 	}
 	out := make([]time.Duration, copies)
 	for i := range out {
+		out[i] = n.delay[[2]string{client, srv}]
 		if n.faults.MaxDelay > 0 {
-			out[i] = time.Duration(n.rng.Int64N(int64(n.faults.MaxDelay)))
+			out[i] += time.Duration(n.rng.Int64N(int64(n.faults.MaxDelay)))
 		}
 	}
 	return out
