@@ -101,7 +101,7 @@ type Cluster struct {
 	ctlSeq  int
 	rules   map[string]*linkRules // by client name
 	chainOK map[string]int        // client name -> pid whose netns has the chain
-	netem   *bool // nil until probed
+	netem   *bool                 // nil until probed
 	started bool
 	stopped bool
 }
