@@ -1,0 +1,195 @@
+// Command ares-server is one ARES II storage server: it keeps its state in a
+// bbolt file under --data, acknowledges only what is on disk, and serves
+// the ares.v1 gRPC service and the standard gRPC health service.
+//
+//	ares-server --id s1 --listen 127.0.0.1:7001 --data DIR [--delta 5] [--bug NAME]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/ares/aresrpc"
+	"github.com/ares-torture/torture/ares/store"
+	"google.golang.org/grpc"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// stopGrace bounds how long in-flight requests may run after SIGTERM.
+const stopGrace = 5 * time.Second
+
+type config struct {
+	id, listen, data string
+	delta            int
+	bug              ares.Bug
+	logLevel         slog.Level
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors in the command line (exit 2).
+var errUsage = errors.New("usage")
+
+func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
+	fs := flag.NewFlagSet("ares-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are printed once, by run
+	var c config
+	var bug, level string
+	var showVersion bool
+	fs.StringVar(&c.id, "id", "", "server id, as in the clients' configurations (required)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7001", "address to serve gRPC on")
+	fs.StringVar(&c.data, "data", "", "data directory, created if missing (required)")
+	fs.IntVar(&c.delta, "delta", 5, "EC: bound on writes concurrent with a read (δ); δ+1 elements are kept per object")
+	fs.StringVar(&bug, "bug", "", "switch on a named protocol bug (for checker demos): "+bugNames())
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	// flag would print the whole usage on every error; errors get one
+	// line instead, and the usage only on --help.
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: ares-server --id ID --data DIR [--listen HOST:PORT] [--delta N] [--bug NAME]")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if showVersion {
+		fmt.Fprintln(stdout, "ares-server", version)
+		return nil, true, nil
+	}
+	if fs.NArg() > 0 {
+		return nil, false, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if c.id == "" {
+		return nil, false, fmt.Errorf("%w: --id is required", errUsage)
+	}
+	if c.data == "" {
+		return nil, false, fmt.Errorf("%w: --data is required", errUsage)
+	}
+	if c.delta < 1 {
+		return nil, false, fmt.Errorf("%w: --delta must be >= 1, got %d", errUsage, c.delta)
+	}
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return nil, false, fmt.Errorf("%w: --listen %q: want HOST:PORT", errUsage, c.listen)
+	}
+	b, err := ares.ParseBug(bug)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: --bug: %v", errUsage, err)
+	}
+	if b != "" && !isServerBug(b) {
+		return nil, false, fmt.Errorf("%w: --bug %s is a client bug; servers take: %s", errUsage, b, bugNames())
+	}
+	c.bug = b
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return nil, false, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	}
+	return &c, false, nil
+}
+
+func isServerBug(b ares.Bug) bool {
+	for _, k := range ares.Bugs {
+		if k.Name == b {
+			return k.Server
+		}
+	}
+	return false
+}
+
+func bugNames() string {
+	var names []string
+	for _, b := range ares.Bugs {
+		if b.Server {
+			names = append(names, string(b.Name))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// run is main without os.Exit, so that deferred cleanups run.
+func run(args []string, stdout, stderr io.Writer) int {
+	c, done, err := parseFlags(args, stdout)
+	if done {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ares-server: %s (see --help)\n", strings.TrimPrefix(err.Error(), "usage: "))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.logLevel})).With("server", c.id)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, c, log, stdout); err != nil {
+		log.Error("exiting", "err", err)
+		fmt.Fprintf(stderr, "ares-server: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
+	st, err := store.Open(c.data)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, Bug: c.bug, Logger: log})
+	if err != nil {
+		return fmt.Errorf("load state from %s: %w", c.data, err)
+	}
+	lis, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	gs := grpc.NewServer(aresrpc.ServerOptions()...)
+	health := aresrpc.Register(gs, srv)
+
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	log.Info("serving", "addr", lis.Addr().String(), "data", c.data, "delta", c.delta, "bug", string(c.bug), "version", version)
+	// The harness waits for this line (it carries the real port when
+	// --listen asked for port 0).
+	fmt.Fprintf(stdout, "listening on %s\n", lis.Addr())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(stopGrace):
+		log.Warn("requests still running after the grace period; closing them", "grace", stopGrace)
+		gs.Stop()
+		<-stopped
+	}
+	log.Info("stopped")
+	return nil
+}
