@@ -85,7 +85,9 @@ func (s *server) start(ctx context.Context) error {
 	done := make(chan struct{})
 	s.cmd, s.done, s.paused, s.killed = cmd, done, false, false
 	pid := cmd.Process.Pid
+	// For a person (and the tests) looking for what a run left running.
 	_ = os.WriteFile(filepath.Join(s.dir, "pid"), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(s.dir, "addr"), []byte(s.addr+"\n"), 0o644)
 	s.mu.Unlock()
 	registerPID(pid)
 
