@@ -284,12 +284,14 @@ func TestMalformedHistory(t *testing.T) {
 
 // hardHistory is not linearizable, but Porcupine only learns that after
 // trying every order of n concurrent writes (n·2^n states): after they all
-// completed, one read sees w1 and a later one w2.
+// completed, one read sees w1 and a later one w2. A long write spanning
+// everything keeps it one segment.
 func hardHistory(n int) []history.Op {
 	var ops []top
 	for i := 0; i < n; i++ {
 		ops = append(ops, w(i, "x", fmt.Sprintf("w%d", i), 0, 100))
 	}
+	ops = append(ops, w(n+1, "x", "long", 0, 1000))
 	ops = append(ops, r(n, "x", "w1", 200, 210), r(n, "x", "w2", 220, 230))
 	return build(ops)
 }
@@ -539,7 +541,22 @@ func TestPrefixIsTrimmedToTheFailure(t *testing.T) {
 	}
 	d := res.diags["x"]
 	if len(d.best) != 202 {
-		t.Fatalf("visualized %d operations, want the 202 up to the failure", len(d.best))
+		t.Fatalf("failing prefix has %d operations, want the 202 up to the failure", len(d.best))
+	}
+	// The visualization shows a window of context ending at the failure,
+	// starting from the state the register held there.
+	if len(d.window) != contextOps || d.info == nil {
+		t.Fatalf("visualized %d operations (info %v), want %d", len(d.window), d.info != nil, contextOps)
+	}
+	last := d.window[len(d.window)-1]
+	if o, _ := last.Metadata.(*clientOp); o == nil || o.value != "v99" || o.f != history.FRead {
+		t.Fatalf("window ends with %+v", last)
+	}
+	if len(d.inits) != 1 || d.kh.value(d.inits[0]) != "v75" {
+		t.Fatalf("window starts from %v", d.inits)
+	}
+	if !strings.Contains(findAnomaly(t, res, CheckLinearizability).Note, "could then hold \"v75\"") {
+		t.Fatalf("note %q", findAnomaly(t, res, CheckLinearizability).Note)
 	}
 }
 

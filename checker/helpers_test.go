@@ -103,7 +103,7 @@ func synthetic(seed int64, n, keys, clients int) []history.Op {
 	nextProc := clients
 	for i := 0; i < n; i++ {
 		c := rng.Intn(clients)
-		call := next[c] + int64(rng.Intn(200_000))
+		call := next[c] + 1 + int64(rng.Intn(200_000))
 		lat := int64(100_000 + rng.Intn(2_000_000))
 		key := fmt.Sprintf("k%d", rng.Intn(keys))
 		o := sop{top: top{p: procs[c], key: key, call: call, ret: call + lat, typ: history.Ok}, effect: true}

@@ -38,9 +38,14 @@ type keyHistory struct {
 // Jepsen's semantics: ok operations as they are; an info (or pending)
 // write may take effect at any time after its invoke or never, so its
 // return is the end of the history; info and fail reads constrain nothing
-// and fail writes never took effect, so they are dropped. An indeterminate
-// write that no read observed is dropped too: it can always be linearized
-// last, where it changes nothing, and keeping it only slows the search.
+// and fail writes never took effect, so they are dropped.
+//
+// Two exact simplifications follow from written values being unique. An
+// indeterminate write that no read observed is dropped: it can always be
+// linearized last, where it changes nothing. One that a read observed must
+// take effect before every read of its value returns, so its return is the
+// earliest such return instead of infinity. Neither changes the verdict;
+// both keep the search (and the segments, see segment.go) small.
 func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
 	kh := &keyHistory{key: key, values: []string{""}, infty: end + 1, failed: map[string]*clientOp{}}
 	ids := map[string]int{"": 0}
@@ -52,10 +57,16 @@ func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
 		kh.values = append(kh.values, v)
 		return ids[v]
 	}
-	read := map[string]bool{}
+	readBy := map[string]int64{} // value -> earliest return of an ok read of it
+	writers := map[string]int{}  // value -> ok and indeterminate writes of it
 	for _, o := range ops {
-		if o.f == history.FRead && o.typ == history.Ok {
-			read[o.value] = true
+		switch {
+		case o.f == history.FRead && o.typ == history.Ok:
+			if t, ok := readBy[o.value]; !ok || o.ret < t {
+				readBy[o.value] = o.ret
+			}
+		case o.f == history.FWrite && o.typ != history.Fail:
+			writers[o.value]++
 		}
 	}
 	clients := map[int]int{} // process -> compact row for the visualization
@@ -66,15 +77,25 @@ func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
 			op = porcupine.Operation{Input: regInput{}, Output: intern(o.value), Call: o.call, Return: o.ret}
 		case o.f == history.FWrite && o.typ == history.Ok:
 			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: o.ret}
-		case o.f == history.FWrite && (o.typ == history.Info || o.typ == pendingType) && read[o.value]:
-			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: kh.infty}
+		case o.f == history.FWrite && (o.typ == history.Info || o.typ == pendingType):
+			t, read := readBy[o.value]
+			if !read {
+				continue
+			}
+			ret := kh.infty
+			if writers[o.value] == 1 {
+				// A read before the invoke makes the history illegal
+				// anyway; keep the interval well-formed.
+				ret = max(t, o.call)
+			}
+			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: ret}
 		default:
 			if o.f == history.FWrite && o.typ == history.Fail {
 				kh.failed[o.value] = o
 			}
 			continue
 		}
-		if op.Return < kh.infty {
+		if o.typ == history.Ok {
 			kh.completed++
 		}
 		c, ok := clients[o.process]
@@ -90,22 +111,28 @@ func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
 	return kh
 }
 
-// model is the register model for one key. abort, when set, makes every
-// step fail so that a search stops promptly; a result obtained after abort
-// was set is not trusted unless it is Ok (every step taken was real).
-func (kh *keyHistory) model(abort *atomic.Bool) porcupine.Model {
+// step is the register's sequential specification on interned values.
+func step(state, input, output any) (bool, any) {
+	in, _ := input.(regInput)
+	if in.write {
+		return true, in.v
+	}
+	out, ok := output.(int)
+	return ok && out == state, state
+}
+
+// model is the register model for one key, starting in state init. abort,
+// when set, makes every step fail so that a search stops promptly; a
+// result obtained after abort was set is not trusted unless it is Ok
+// (every step taken was real).
+func (kh *keyHistory) model(abort *atomic.Bool, init int) porcupine.Model {
 	m := porcupine.Model{
-		Init: func() any { return 0 },
+		Init: func() any { return init },
 		Step: func(state, input, output any) (bool, any) {
 			if abort != nil && abort.Load() {
 				return false, state
 			}
-			in, _ := input.(regInput)
-			if in.write {
-				return true, in.v
-			}
-			out, ok := output.(int)
-			return ok && out == state, state
+			return step(state, input, output)
 		},
 		Hash: func(state any) uint64 {
 			s, _ := state.(int)
@@ -139,6 +166,36 @@ func (kh *keyHistory) model(abort *atomic.Bool) porcupine.Model {
 		},
 	}
 	return m
+}
+
+// setModel is the model starting in any of the states inits (Porcupine's
+// power-set construction), for checking and drawing one segment of a key's
+// history on its own.
+func (kh *keyHistory) setModel(abort *atomic.Bool, inits []int) porcupine.Model {
+	m := kh.model(abort, 0)
+	nm := porcupine.NondeterministicModel{
+		Init: func() []any {
+			out := make([]any, len(inits))
+			for i, s := range inits {
+				out[i] = s
+			}
+			return out
+		},
+		Step: func(state, input, output any) []any {
+			if abort != nil && abort.Load() {
+				return nil
+			}
+			if ok, next := step(state, input, output); ok {
+				return []any{next}
+			}
+			return nil
+		},
+		Hash:                      m.Hash,
+		DescribeOperation:         m.DescribeOperation,
+		DescribeState:             m.DescribeState,
+		DescribeOperationMetadata: m.DescribeOperationMetadata,
+	}
+	return nm.ToModel()
 }
 
 func (kh *keyHistory) value(id int) string {
@@ -199,29 +256,6 @@ func (b *memBudget) release(n int64) {
 	close(b.wake)
 	b.wake = make(chan struct{})
 	b.mu.Unlock()
-}
-
-// runCheck runs a cheap Porcupine check bounded by ctx. It returns
-// porcupine.Unknown when ctx ended before the answer was certain.
-func runCheck(ctx context.Context, kh *keyHistory, ops []porcupine.Operation) porcupine.CheckResult {
-	if ctx.Err() != nil {
-		return porcupine.Unknown
-	}
-	var abort atomic.Bool
-	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
-	defer stop()
-	var timeout time.Duration
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
-		if timeout <= 0 {
-			return porcupine.Unknown
-		}
-	}
-	res := porcupine.CheckOperationsTimeout(kh.model(&abort), ops, timeout)
-	if res == porcupine.Illegal && (abort.Load() || ctx.Err() != nil) {
-		return porcupine.Unknown
-	}
-	return res
 }
 
 // checkLinearizability runs the cheap check on every key in parallel
@@ -314,11 +348,12 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 
 func checkKey(ctx context.Context, kh *keyHistory, budget *memBudget) KeyResult {
 	kr := KeyResult{Key: kh.key, Ops: len(kh.ops)}
-	need := estimateBytes(len(kh.ops))
+	biggest := maxSegment(segments(kh.ops))
+	need := estimateBytes(biggest)
 	if need > budget.limit {
 		kr.Verdict = Unknown
-		kr.Reason = fmt.Sprintf("%d operations would need about %s, over the memory limit %s",
-			len(kh.ops), fmtBytes(need), fmtBytes(budget.limit))
+		kr.Reason = fmt.Sprintf("a stretch of %d concurrent operations would need about %s, over the memory limit %s",
+			biggest, fmtBytes(need), fmtBytes(budget.limit))
 		return kr
 	}
 	if !budget.acquire(ctx, need) {
@@ -327,7 +362,7 @@ func checkKey(ctx context.Context, kh *keyHistory, budget *memBudget) KeyResult 
 	}
 	defer budget.release(need)
 	start := time.Now()
-	res := runCheck(ctx, kh, kh.ops)
+	res := kh.check(ctx, kh.ops).res
 	kr.Seconds = time.Since(start).Seconds()
 	switch res {
 	case porcupine.Ok:
@@ -354,11 +389,15 @@ type diagnosis struct {
 	prefix  int
 	best    []porcupine.Operation
 	failing *clientOp
-	info    *porcupine.LinearizationInfo
-	model   porcupine.Model
-	annots  []porcupine.Annotation
-	note    []string
-	desc    string
+	// window is what the visualization shows: the end of best, from a
+	// quiescent point at which the register may hold any of inits.
+	window []porcupine.Operation
+	inits  []int
+	info   *porcupine.LinearizationInfo
+	model  porcupine.Model
+	annots []porcupine.Annotation
+	note   []string
+	desc   string
 }
 
 // completion is a return event of the key's history, in Porcupine's event
@@ -371,7 +410,7 @@ type completion struct {
 func completions(kh *keyHistory) []completion {
 	var cs []completion
 	for i, op := range kh.ops {
-		if op.Return < kh.infty {
+		if kh.src[i].typ == history.Ok {
 			cs = append(cs, completion{op.Return, i})
 		}
 	}
@@ -382,14 +421,30 @@ func completions(kh *keyHistory) []completion {
 // prefixAt is the history as it stood just after completion j: operations
 // invoked by then, those completed later becoming pending (a pending read
 // constrains nothing and is dropped; a pending write may take effect or
-// not, its return is infinity). Linearizability is prefix-closed, so the
-// first j whose prefix is not linearizable pins the completion at which
-// the history went wrong.
+// not: its return is past the cut, or tightened to the reads of it in the
+// prefix as in buildKey). Linearizability is prefix-closed, so the first j
+// whose prefix is not linearizable pins the completion at which the
+// history went wrong.
 func prefixAt(kh *keyHistory, cs []completion, j int) []porcupine.Operation {
 	cut := cs[j].t
 	done := make(map[int]bool, j+1)
+	readBy := map[int]int64{}
+	writers := map[int]int{}
 	for i := 0; i <= j; i++ {
-		done[cs[i].op] = true
+		k := cs[i].op
+		done[k] = true
+		op := kh.ops[k]
+		if in, _ := op.Input.(regInput); !in.write {
+			v, _ := op.Output.(int)
+			if t, ok := readBy[v]; !ok || op.Return < t {
+				readBy[v] = op.Return
+			}
+		}
+	}
+	for _, op := range kh.ops {
+		if in, _ := op.Input.(regInput); in.write && op.Call <= cut {
+			writers[in.v]++
+		}
 	}
 	// Calls at the cut time come before the completion (Porcupine orders
 	// calls first at equal times), so they are in the prefix.
@@ -407,22 +462,31 @@ func prefixAt(kh *keyHistory, cs []completion, j int) []porcupine.Operation {
 			continue
 		}
 		op.Return = cut + 1
+		if t, ok := readBy[in.v]; ok && writers[in.v] == 1 {
+			op.Return = max(t, op.Call)
+		}
 		ops = append(ops, op)
 	}
 	return ops
 }
 
+// contextOps is how many operations before the failing segment the
+// visualization tries to show.
+const contextOps = 50
+
 // diagnose finds the shortest failing prefix (binary search over the
 // completions, half of VerboseTimeout), then runs Porcupine's verbose check
-// on it for the visualization (the rest), if it is small enough.
+// for the visualization (the rest) on the segments that end at the
+// failure, if they are few enough.
 func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, budget *memBudget) *diagnosis {
-	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, model: kh.model(nil)}
+	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
 	dctx := ctx
 	if opts.VerboseTimeout > 0 {
 		var cancel context.CancelFunc
 		dctx, cancel = context.WithTimeout(ctx, opts.VerboseTimeout)
 		defer cancel()
 	}
+	need := estimateBytes(maxSegment(segments(kh.ops)))
 	cs := completions(kh)
 	if len(cs) > 0 {
 		sctx := dctx
@@ -434,11 +498,10 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 		// Invariant: prefixAt(hi) is not linearizable (the whole history
 		// is not), prefixAt(lo-1) is.
 		lo, hi := 0, len(cs)-1
-		need := estimateBytes(len(kh.ops))
 		if budget.acquire(sctx, need) {
 			for lo < hi {
 				mid := (lo + hi) / 2
-				res := runCheck(sctx, kh, prefixAt(kh, cs, mid))
+				res := kh.check(sctx, prefixAt(kh, cs, mid)).res
 				if res == porcupine.Unknown {
 					break
 				}
@@ -462,16 +525,44 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 	}
 	d.desc = d.explain()
 
+	// The window: the failing segment and the segments before it, up to
+	// contextOps operations, starting from the states the register may
+	// hold there.
+	d.window = d.best
+	if budget.acquire(dctx, need) {
+		sc := kh.check(dctx, d.best)
+		budget.release(need)
+		if sc.res == porcupine.Illegal {
+			first, n := sc.fail, len(sc.segs[sc.fail])
+			if first >= len(sc.states) {
+				// The start states of the failing segment were not
+				// computed; start from the one before.
+				first--
+				n += len(sc.segs[first])
+			}
+			for first > 0 && n+len(sc.segs[first-1]) <= contextOps {
+				first--
+				n += len(sc.segs[first])
+			}
+			d.window = nil
+			for _, seg := range sc.segs[first : sc.fail+1] {
+				d.window = append(d.window, seg...)
+			}
+			d.inits = sc.states[first]
+		}
+	}
+
 	switch {
 	case opts.VerboseMaxOps < 0:
 		d.note = append(d.note, "verbose check disabled")
-	case len(d.best) > opts.VerboseMaxOps:
+	case len(d.window) > opts.VerboseMaxOps:
 		d.note = append(d.note, fmt.Sprintf(
-			"no visualization: the failing prefix has %d operations, over the verbose limit of %d", len(d.best), opts.VerboseMaxOps))
-	case verboseBytes(len(d.best)) > budget.limit:
+			"no visualization: the stretch of history around the failure has %d operations, over the verbose limit of %d",
+			len(d.window), opts.VerboseMaxOps))
+	case verboseBytes(len(d.window)) > budget.limit:
 		d.note = append(d.note, fmt.Sprintf(
 			"no visualization: the verbose check of %d operations could need %s, over the memory limit",
-			len(d.best), fmtBytes(verboseBytes(len(d.best)))))
+			len(d.window), fmtBytes(verboseBytes(len(d.window)))))
 	default:
 		d.verbose(dctx, h, budget)
 	}
@@ -479,7 +570,7 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 }
 
 func (d *diagnosis) verbose(ctx context.Context, h *prepared, budget *memBudget) {
-	need := verboseBytes(len(d.best))
+	need := verboseBytes(len(d.window))
 	if !budget.acquire(ctx, need) {
 		d.note = append(d.note, "no visualization: out of time")
 		return
@@ -495,18 +586,29 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, budget *memBudget)
 	var abort atomic.Bool
 	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
 	defer stop()
-	res, info := porcupine.CheckOperationsVerbose(d.kh.model(&abort), d.best, timeout)
-	if res != porcupine.Illegal || abort.Load() {
+	res, info := porcupine.CheckOperationsVerbose(d.kh.setModel(&abort, d.inits), d.window, timeout)
+	switch {
+	case res == porcupine.Unknown || abort.Load():
 		d.note = append(d.note, "the verbose check ran out of time; the visualization shows the partial search")
+	case res == porcupine.Ok:
+		d.note = append(d.note, "the verbose check found the visualized stretch linearizable; the failure lies beyond it")
 	}
+	d.model = d.kh.setModel(nil, d.inits)
 	lo, hi := int64(-1), int64(0)
-	for _, op := range d.best {
+	for _, op := range d.window {
 		if lo < 0 || op.Call < lo {
 			lo = op.Call
 		}
-		if op.Return > hi {
-			hi = op.Return
+		hi = max(hi, op.Return)
+	}
+	if len(d.window) < len(d.kh.ops) {
+		vals := make([]string, len(d.inits))
+		for i, s := range d.inits {
+			vals[i] = strconv.Quote(short(d.kh.value(s)))
 		}
+		d.note = append(d.note, fmt.Sprintf(
+			"the visualization shows the %d operations from %s to the failure; the register could then hold %s",
+			len(d.window), fmtNS(lo), strings.Join(vals, " or ")))
 	}
 	d.annots = nemesisAnnotations(h.nemesis, lo, hi)
 	if d.failing != nil {
