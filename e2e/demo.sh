@@ -20,7 +20,9 @@ trap cleanup EXIT
 bold="" plain=""
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
 step() {
-  printf '\n%s$' "$bold"; printf ' %q' "$@"; printf '%s\n' "$plain"
+  local a line="\$"
+  for a in "$@"; do [[ $a == *" "* ]] && line+=" \"$a\"" || line+=" $a"; done
+  printf '\n%s%s%s\n' "$bold" "$line" "$plain"
   "$@"
 }
 
