@@ -98,4 +98,3 @@ func TestCLIReconfigAndConfigs(t *testing.T) {
 		t.Fatalf("a refused reconfiguration changed the sequence:\n%s", out)
 	}
 }
-

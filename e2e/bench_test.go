@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/ares/aresrpc"
+)
+
+// BenchmarkLatency measures one client's read and write latency over
+// loopback gRPC against 5 ares-server processes, for ABD and EC(5,3), with
+// 1 KiB values, and beside them the floor they are built from: one gRPC
+// round trip (read-config, no disk) to all 5 servers in parallel, done when
+// 3 have answered. Each operation reports x-rtt, its time over that
+// baseline measured on the same cluster in the same run. quorum-put is
+// the disk floor beside it: one durable 1 KiB put-data, 3 of 5 acks.
+//
+//	go test -run '^$' -bench Latency ./e2e
+func BenchmarkLatency(b *testing.B) {
+	needBinaries(b)
+	val := make([]byte, 1024)
+	for i := range val {
+		val[i] = byte(i)
+	}
+	for _, dc := range dapCases {
+		b.Run(dc.name, func(b *testing.B) {
+			c := startCluster(b, 5)
+			cfg := c.config(dc.dap, dc.k)
+			client, tr := newClient(b, cfg, "bench")
+			ctx := context.Background()
+			// Warm the connections and create the key.
+			if err := client.Write(ctx, "k", val); err != nil {
+				b.Fatal(err)
+			}
+			var rtt float64 // ns per quorum round trip
+			b.Run("quorum-rtt", func(b *testing.B) {
+				for b.Loop() {
+					if err := quorumCall(ctx, tr, cfg.Servers, 3, &ares.Request{Op: ares.OpReadConfig}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rtt = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			})
+			// The floor of a write's disk phase: a durable put-data of
+			// 1 KiB (a fresh tag each time) acknowledged by 3 of 5.
+			b.Run("quorum-put", func(b *testing.B) {
+				ts := uint64(0)
+				for b.Loop() {
+					ts++
+					req := &ares.Request{Op: ares.OpPutData, DAP: dc.dap,
+						Items: []ares.Item{{Key: "raw", Tag: ares.Tag{TS: ts, WID: "bench-raw"}, Value: val}}}
+					if err := quorumCall(ctx, tr, cfg.Servers, 3, req); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if rtt > 0 {
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rtt, "x-rtt")
+				}
+			})
+			ratio := func(b *testing.B) {
+				if rtt > 0 {
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rtt, "x-rtt")
+				}
+			}
+			b.Run("write", func(b *testing.B) {
+				for b.Loop() {
+					if err := client.Write(ctx, "k", val); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ratio(b)
+			})
+			b.Run("read", func(b *testing.B) {
+				for b.Loop() {
+					v, err := client.Read(ctx, "k")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(v) != len(val) {
+						b.Fatalf("read %d bytes", len(v))
+					}
+				}
+				ratio(b)
+			})
+		})
+	}
+}
+
+var benchIDs atomic.Uint64
+
+// quorumCall sends a copy of req to every server and returns when need of
+// them have answered.
+func quorumCall(ctx context.Context, tr *aresrpc.Transport, servers []ares.Node, need int, req *ares.Request) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	replies := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := *req
+			r.ID = benchIDs.Add(1)
+			_, err := tr.Call(ctx, s, &r)
+			replies <- err
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	var errs []error
+	for range servers {
+		err := <-replies
+		if err == nil {
+			need--
+			if need == 0 {
+				return nil
+			}
+			continue
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no quorum: %v", errs)
+}
