@@ -21,13 +21,13 @@ func (c *Client) Reconfig(ctx context.Context, target *Config) (*Config, error) 
 	if err := want.Validate(); err != nil {
 		return nil, fmt.Errorf("reconfig: %w", err)
 	}
-	if err := c.checkAddresses(want); err != nil {
-		return nil, fmt.Errorf("reconfig: %w", err)
-	}
 	for {
 		d, err := c.reconfigOnce(ctx, want, true)
+		if errors.Is(err, errBadTarget) {
+			return nil, err
+		}
 		if err != nil {
-			return nil, fmt.Errorf("reconfig to %s: %w", want, err)
+			return nil, fmt.Errorf("reconfig to %s: %w", want.Describe(), err)
 		}
 		p := d.Clone()
 		p.ID = 0
@@ -51,18 +51,21 @@ func (c *Client) InstallPending(ctx context.Context, target *Config) (*Config, e
 	return c.reconfigOnce(ctx, want, false)
 }
 
-// checkAddresses refuses a server id that the known sequence gives another
+// errBadTarget marks a target refused before anything was written.
+var errBadTarget = errors.New("invalid target")
+
+// checkAddresses refuses a server id that the sequence gives another
 // address: clients would reach different servers under one name.
-func (c *Client) checkAddresses(want *Config) error {
+func checkAddresses(s seq, want *Config) error {
 	known := map[string]string{}
-	for _, e := range c.Sequence() {
+	for _, e := range s {
 		for _, n := range e.Cfg.Servers {
 			known[n.ID] = n.Addr
 		}
 	}
 	for _, n := range want.Servers {
 		if a, ok := known[n.ID]; ok && a != n.Addr {
-			return fmt.Errorf("server %s is %s in the sequence, not %s", n.ID, a, n.Addr)
+			return fmt.Errorf("%w: server %s is %s in the sequence, not %s", errBadTarget, n.ID, a, n.Addr)
 		}
 	}
 	return nil
@@ -76,6 +79,11 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) 
 	s := c.snapshot()
 	defer func() { c.merge(s) }()
 	if err := c.readConfig(ctx, &s); err != nil {
+		return nil, err
+	}
+	// Checked against the whole sequence as read, before anything is
+	// proposed, so that a refused target leaves the sequence untouched.
+	if err := checkAddresses(s, want); err != nil {
 		return nil, err
 	}
 	last := s.last()

@@ -143,6 +143,13 @@ func (c *Config) String() string {
 	return fmt.Sprintf("c%d[%s %s]", c.ID, strings.Join(ids, ","), dap)
 }
 
+// Describe is the configuration without its index, as a target is named
+// before it has one.
+func (c *Config) Describe() string {
+	s := c.String()
+	return s[strings.IndexByte(s, '['):]
+}
+
 // Validate checks that the configuration is usable: a non-empty set of
 // distinct servers with ids and addresses, a known DAP, and 1 ≤ k < n for EC.
 func (c *Config) Validate() error {

@@ -87,6 +87,9 @@ func TestCLIReconfigAndConfigs(t *testing.T) {
 		{"reconfig", "--to", ns[0].ID + "=" + ns[0].Addr + "," + ns[0].ID + "=" + ns[1].Addr},
 		{"reconfig", "--to", list(ns[:3]), "--to-dap", "ec", "--to-ec-k", "3"},
 		{"reconfig", "--to", ns[0].ID + "=127.0.0.1:1," + list(ns[1:3])},
+		// s6 is known only from configuration 1, which this client must
+		// first discover.
+		{"reconfig", "--to", ns[5].ID + "=127.0.0.1:1," + list(ns[1:3])},
 	} {
 		_, errOut, code := runCLI(t, nil, append([]string{"--servers", initial}, bad...)...)
 		if code == 0 || strings.Contains(errOut, "panic") || strings.Count(strings.TrimSpace(errOut), "\n") > 2 {
