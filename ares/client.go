@@ -132,7 +132,7 @@ func (c *Client) merge(s seq) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range s {
-		if e.Cfg.ID >= c.gcBelow || e.Cfg.ID == 0 && c.gcBelow == 0 {
+		if e.Cfg.ID >= c.gcBelow {
 			c.seq.add(NextC{Cfg: e.Cfg, Status: e.Status})
 		}
 	}

@@ -42,7 +42,6 @@ type cfgState struct {
 
 // cfgMeta is the persisted part of a configuration's state.
 type cfgMeta struct {
-	DAP       DAP
 	Next      NextC
 	Collected bool
 	Promised  Ballot
@@ -131,16 +130,13 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 // ID returns the server's id.
 func (s *Server) ID() string { return s.id }
 
-func (s *Server) cfg(id uint64, dap DAP) *cfgState {
+func (s *Server) cfg(id uint64) *cfgState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.cfgs[id]
 	if cs == nil {
 		cs = &cfgState{objs: map[string]*objState{}}
 		s.cfgs[id] = cs
-	}
-	if cs.DAP == "" && dap != "" {
-		cs.DAP = dap // persisted with the next meta write; only a hint for reads
 	}
 	return cs
 }
@@ -169,7 +165,7 @@ func (s *Server) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("nil request")
 	}
-	cs := s.cfg(req.Config, req.DAP)
+	cs := s.cfg(req.Config)
 	resp := &Response{ID: req.ID, From: s.id}
 	var err error
 	switch req.Op {
@@ -228,7 +224,7 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 		o.mu.Lock()
 		entries := append([]Entry(nil), o.entries...)
 		o.mu.Unlock()
-		if cs.DAP != EC && len(entries) > 1 {
+		if req.DAP != EC && len(entries) > 1 {
 			entries = entries[len(entries)-1:]
 		}
 		for i := range entries {
