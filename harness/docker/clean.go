@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"slices"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -124,4 +125,39 @@ func cleanHostRules(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Leftovers lists every container, network and volume of the project still
+// on the engine, of any run, as "kind name (run id)". The nightly calls it
+// after its last run: anything listed is a run that did not clean up.
+func Leftovers(ctx context.Context, cli client.APIClient) ([]string, error) {
+	f := projectFilter()
+	var out []string
+	ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range ctrs {
+		out = append(out, fmt.Sprintf("container %s (run %s)", strings.Join(c.Names, ","), c.Labels[LabelRun]))
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets {
+		out = append(out, fmt.Sprintf("network %s (run %s)", n.Name, n.Labels[LabelRun]))
+	}
+	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vols.Volumes {
+		out = append(out, fmt.Sprintf("volume %s (run %s)", v.Name, v.Labels[LabelRun]))
+	}
+	if save, err := exec.CommandContext(ctx, "iptables-save").Output(); err == nil {
+		for _, r := range findProjectRules(string(save)) {
+			out = append(out, fmt.Sprintf("host iptables rule %s", strings.Join(r.args, " ")))
+		}
+	}
+	return out, nil
 }

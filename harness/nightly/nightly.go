@@ -1,0 +1,401 @@
+// Package nightly runs the nightly torture matrix: backend (local, docker) x
+// DAP (abd, ec, and mixed by reconfiguration) x nemesis (partition, kill,
+// pause, loss, reconfig, all) x seed (a fixed one, so a regression shows as
+// a change, and a fresh one, so coverage grows night by night). Every cell
+// is one `torture run` process; the matrix writes a JUnit XML file (one test
+// case per run, with its verdict and run directory), a summary table, and a
+// copy of every failing run's directory for CI to keep as an artifact.
+package nightly
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ares-torture/torture/harness/junit"
+)
+
+// Exit codes of torture run (DESIGN.md).
+const (
+	exitValid   = 0
+	exitInvalid = 1
+	exitUnknown = 2
+	exitHarness = 3
+)
+
+// Matrix says which cells to run and how.
+type Matrix struct {
+	Backends []string // local, docker
+	DAPs     []string // abd, ec, mixed
+	Nemeses  []string // a --nemesis value each: partition, kill, ..., all
+	// Seeds are "fixed" (FixedSeed) and/or "fresh" (from the clock).
+	Seeds     []string
+	FixedSeed int64
+	// ECK is --ec-k for the ec cells.
+	ECK int
+	// Time and Interval are --time and --nemesis-interval of every run.
+	Time, Interval time.Duration
+	// Extra flags for every torture run (e.g. --clients 5).
+	Extra []string
+	// Torture is the torture binary.
+	Torture string
+	// Out is the output directory: runs/, junit.xml, summary.md, failed/.
+	Out string
+	// Timeout bounds one run beyond its Time (start, heal, check).
+	Timeout time.Duration
+	// Filter keeps only the cells whose name contains it (empty: all).
+	Filter string
+}
+
+// Defaults of the nightly matrix.
+var (
+	AllBackends = []string{"local", "docker"}
+	AllDAPs     = []string{"abd", "ec", "mixed"}
+	AllNemeses  = []string{"partition", "kill", "pause", "loss", "reconfig", "all"}
+	AllSeeds    = []string{"fixed", "fresh"}
+)
+
+// Cell is one run of the matrix.
+type Cell struct {
+	Backend, DAP, Nemesis, SeedKind string
+	Seed                            int64
+}
+
+// Name is the cell's test name: the run store folder and the JUnit case.
+func (c Cell) Name() string {
+	return fmt.Sprintf("nightly-%s-%s-%s-%s", c.Backend, c.DAP, strings.ReplaceAll(c.Nemesis, ",", "+"), c.SeedKind)
+}
+
+// nemesisFlag is the cell's --nemesis: a mixed cell always reconfigures,
+// since that is how a run comes to mix ABD and EC configurations.
+func (c Cell) nemesisFlag() string {
+	if c.DAP != "mixed" || c.Nemesis == "all" || slices.Contains(strings.Split(c.Nemesis, ","), "reconfig") {
+		return c.Nemesis
+	}
+	return c.Nemesis + ",reconfig"
+}
+
+// Args is the cell's torture run command line.
+func (m *Matrix) Args(c Cell) []string {
+	dap := c.DAP
+	if dap == "mixed" {
+		dap = "abd" // the reconfigurations pick ABD or EC at random
+	}
+	args := []string{"run",
+		"--backend", c.Backend,
+		"--dap", dap,
+		"--nemesis", c.nemesisFlag(),
+		"--seed", strconv.FormatInt(c.Seed, 10),
+		"--time", m.Time.String(),
+		"--nemesis-interval", m.Interval.String(),
+		"--store", filepath.Join(m.Out, "runs"),
+		"--name", c.Name(),
+	}
+	if dap == "ec" {
+		args = append(args, "--ec-k", strconv.Itoa(m.ECK))
+	}
+	return append(args, m.Extra...)
+}
+
+// Cells lists the matrix's cells in order; fresh seeds come from now.
+func (m *Matrix) Cells(now time.Time) []Cell {
+	var cells []Cell
+	fresh := now.UnixNano() % 1_000_000_000
+	for _, b := range m.Backends {
+		for _, d := range m.DAPs {
+			for _, n := range m.Nemeses {
+				for _, s := range m.Seeds {
+					c := Cell{Backend: b, DAP: d, Nemesis: n, SeedKind: s, Seed: m.FixedSeed}
+					if s == "fresh" {
+						fresh++
+						c.Seed = fresh
+					}
+					if m.Filter == "" || strings.Contains(c.Name(), m.Filter) {
+						cells = append(cells, c)
+					}
+				}
+			}
+		}
+	}
+	return cells
+}
+
+// Validate checks the matrix.
+func (m *Matrix) Validate() error {
+	var errs []error
+	check := func(what string, got, known []string) {
+		if len(got) == 0 {
+			errs = append(errs, fmt.Errorf("no %s", what))
+		}
+		for _, g := range got {
+			if !slices.Contains(known, g) {
+				errs = append(errs, fmt.Errorf("unknown %s %q (known: %s)", what, g, strings.Join(known, ", ")))
+			}
+		}
+	}
+	check("backend", m.Backends, AllBackends)
+	check("dap", m.DAPs, AllDAPs)
+	check("seed kind", m.Seeds, AllSeeds)
+	if len(m.Nemeses) == 0 {
+		errs = append(errs, errors.New("no nemesis"))
+	}
+	if m.Time <= 0 || m.Interval <= 0 {
+		errs = append(errs, errors.New("time and nemesis interval must be > 0"))
+	}
+	if m.Torture == "" || m.Out == "" {
+		errs = append(errs, errors.New("torture binary and output directory are required"))
+	}
+	if m.ECK < 1 {
+		errs = append(errs, fmt.Errorf("ec-k %d: want >= 1", m.ECK))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what one cell's run gave.
+type Result struct {
+	Cell     Cell
+	Code     int    // torture's exit code (exitHarness if it could not finish)
+	Verdict  string // valid, invalid, unknown, error
+	Reason   string
+	RunDir   string
+	Line     string // the verdict line
+	Ops      string // "ops=... ok=... fail=... info=..."
+	Duration time.Duration
+}
+
+// Failed reports whether the result fails the nightly: a violation or a
+// harness failure. Unknown verdicts are reported, not failed.
+func (r Result) Failed() bool {
+	return r.Code == exitInvalid || r.Code == exitHarness || r.Verdict == "error"
+}
+
+// Run runs every cell in order and writes the reports. It returns the
+// results; the nightly fails when any result Failed, or err is set.
+func Run(ctx context.Context, m *Matrix, progress io.Writer, log *slog.Logger) ([]Result, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(m.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("nightly: %w", err)
+	}
+	junitPath := filepath.Join(m.Out, "junit.xml")
+	_ = os.Remove(junitPath) // a fresh file per nightly
+	cells := m.Cells(time.Now())
+	fmt.Fprintf(progress, "nightly: %d runs of %s each, output in %s\n", len(cells), m.Time, m.Out)
+	t0 := time.Now()
+	var results []Result
+	for i, c := range cells {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(progress, "[%d/%d] %s seed=%d ... ", i+1, len(cells), c.Name(), c.Seed)
+		r := m.runCell(ctx, c, log)
+		results = append(results, r)
+		fmt.Fprintf(progress, "%s in %s %s\n", strings.ToUpper(r.Verdict), r.Duration.Round(time.Second), r.RunDir)
+		if err := junit.Append(junitPath, junit.Case{Suite: "nightly." + c.Backend, Name: c.Name(),
+			Verdict: r.Verdict, Code: r.Code, Reason: r.Reason, RunDir: r.RunDir, Seed: c.Seed,
+			Time: r.Duration, Output: r.Line}); err != nil {
+			return results, err
+		}
+		if r.Failed() && r.RunDir != "" {
+			if err := copyDir(r.RunDir, filepath.Join(m.Out, "failed", c.Name())); err != nil {
+				log.Warn("copy failing run", "run", r.RunDir, "err", err)
+			}
+		}
+	}
+	summary := Summary(results, time.Since(t0))
+	if err := os.WriteFile(filepath.Join(m.Out, "summary.md"), []byte(summary), 0o644); err != nil {
+		return results, fmt.Errorf("nightly: %w", err)
+	}
+	fmt.Fprint(progress, "\n"+summary)
+	if ctx.Err() != nil {
+		return results, fmt.Errorf("nightly interrupted after %d of %d runs: %w", len(results), len(cells), ctx.Err())
+	}
+	return results, nil
+}
+
+// runCell runs one torture process and reads its verdict from the exit code
+// and the last line.
+func (m *Matrix) runCell(ctx context.Context, c Cell, log *slog.Logger) Result {
+	timeout := m.Time + m.Timeout
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	args := m.Args(c)
+	cmd := exec.CommandContext(rctx, m.Torture, args...)
+	// SIGINT first, so that torture stops its cluster and checks what it
+	// has; SIGKILL only if it does not finish.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = 90 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	t0 := time.Now()
+	err := cmd.Run()
+	r := Result{Cell: c, Duration: time.Since(t0)}
+	log.Debug("torture run", "args", args, "err", err)
+	r.Code = exitHarness
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		r.Code = 0
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		r.Code = ee.ExitCode()
+	}
+	r.RunDir, r.Line, r.Reason, r.Ops = parseOutput(out.String())
+	switch r.Code {
+	case exitValid:
+		r.Verdict = "valid"
+	case exitInvalid:
+		r.Verdict = "invalid"
+	case exitUnknown:
+		r.Verdict = "unknown"
+	default:
+		r.Verdict = "error"
+		if r.Reason == "" {
+			r.Reason = fmt.Sprintf("torture exited: %v", err)
+		}
+		if rctx.Err() != nil && ctx.Err() == nil {
+			r.Reason = fmt.Sprintf("no verdict within %s: %s", timeout, r.Reason)
+		}
+	}
+	if r.Code != exitValid {
+		// Keep the tail of the output with the failure, for the log.
+		if r.RunDir != "" {
+			_ = os.WriteFile(filepath.Join(r.RunDir, "nightly-output.txt"), out.Bytes(), 0o644)
+		}
+	}
+	return r
+}
+
+// parseOutput finds the run directory, the verdict line and its reason in
+// torture's output. The verdict line is the last; the run directory is also
+// on the first line ("torture: NAME seed=S run=DIR"), which is all there is
+// when a run dies.
+func parseOutput(out string) (runDir, line, reason, ops string) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var lines []string
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "torture: ") {
+			if v := field(l, "run="); v != "" {
+				runDir = v
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return runDir, "", "", ""
+	}
+	line = lines[len(lines)-1]
+	if v := field(line, "run="); v != "" && v != "-" {
+		runDir = v
+	}
+	var parts []string
+	for _, k := range []string{"ops=", "ok=", "fail=", "info="} {
+		if v := field(line, k); v != "" {
+			parts = append(parts, k+v)
+		}
+	}
+	ops = strings.Join(parts, " ")
+	if i := strings.Index(line, ` reason="`); i >= 0 {
+		if s, err := strconv.QuotedPrefix(line[i+len(" reason="):]); err == nil {
+			reason, _ = strconv.Unquote(s)
+		}
+	}
+	return runDir, line, reason, ops
+}
+
+// field returns the value of a space-separated key=value field.
+func field(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if strings.HasPrefix(f, key) {
+			return strings.TrimPrefix(f, key)
+		}
+	}
+	return ""
+}
+
+// Summary renders the results as a Markdown table with totals.
+func Summary(results []Result, took time.Duration) string {
+	var b strings.Builder
+	count := map[string]int{}
+	for _, r := range results {
+		count[r.Verdict]++
+	}
+	fmt.Fprintf(&b, "## ARES torture nightly: %d runs in %s: %d valid, %d invalid, %d unknown, %d harness errors\n\n",
+		len(results), took.Round(time.Second), count["valid"], count["invalid"], count["unknown"], count["error"])
+	b.WriteString("| backend | dap | nemesis | seed | verdict | operations | time | run |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		v := strings.ToUpper(r.Verdict)
+		if r.Failed() {
+			v = "**" + v + "**"
+		}
+		run := r.RunDir
+		if r.Reason != "" && r.Verdict != "valid" {
+			reason := r.Reason
+			if len(reason) > 100 {
+				reason = reason[:97] + "..."
+			}
+			run += " (" + strings.ReplaceAll(reason, "|", "/") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s %d | %s | %s | %s | %s |\n", r.Cell.Backend, r.Cell.DAP, r.Cell.Nemesis,
+			r.Cell.SeedKind, r.Cell.Seed, v, r.Ops, r.Duration.Round(time.Second), run)
+	}
+	return b.String()
+}
+
+// copyDir copies a run directory (regular files and directories) to dst.
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+			return copyFile(p, target)
+		}
+		return nil // sockets, symlinks: not needed to re-check a run
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
