@@ -23,7 +23,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: help deps build test proto image demo clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 deps: ## download the Go modules
 	$(GO) mod download
@@ -67,3 +67,58 @@ demo: build ## a local 5-server cluster: put/get with ABD, reconfig to EC, put/g
 
 clean: ## remove built files
 	rm -rf $(BIN)
+
+# ---- torture (harness owner) ---------------------------------------------
+
+TORTURE_FLAGS ?= --time 30s --nemesis all --nemesis-interval 3s
+
+.PHONY: torture e2e
+
+torture: build ## a ~30 s torture run on the local backend, every fault; ends with the verdict and the report path
+	$(BIN)/torture run $(TORTURE_FLAGS)
+
+e2e: build ## the torture integration tests: real servers, every fault, every --server-bug, Ctrl-C
+	$(GO) test -count=1 -timeout 30m -v -run 'TestAllFaultsValid|TestBugsFound|TestInterrupt' ./cmd/torture
+
+# ---- docker backend, compose cluster, nightly (docker owner) -------------
+
+# docker-compose v1 is what these machines have; `docker compose` (v2) works too.
+COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+COMPOSE_PROJECT ?= ares
+COMPOSE_SERVERS := s1=127.0.0.1:7001,s2=127.0.0.1:7002,s3=127.0.0.1:7003,s4=127.0.0.1:7004,s5=127.0.0.1:7005
+NIGHTLY_FLAGS ?=
+
+.PHONY: docker-tools node-image compose-up compose-down compose-test docker-e2e torture-nightly
+
+docker-tools: ## check the docker backend's host tools (nsenter, iptables), apt-get install them if missing
+	@missing=; for t in nsenter iptables iptables-save iptables-restore; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; $(SUDO) apt-get update && $(SUDO) apt-get install -y iptables util-linux; fi
+
+node-image: build ## the docker backend's image ares-torture:latest (ares-server + torture-agent, FROM scratch, Engine API)
+	$(BIN)/torture-image
+
+compose-up: node-image ## start docker-compose.yml's 5 servers on 127.0.0.1:7001-7005
+	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d
+	@echo "try: $(BIN)/ares --servers $(COMPOSE_SERVERS) put k hello"
+	@echo "     $(BIN)/ares --servers $(COMPOSE_SERVERS) get k"
+
+compose-down: ## stop the compose cluster and remove its volumes
+	$(COMPOSE) -p $(COMPOSE_PROJECT) down -v
+
+# Spare ports and its own project name, so a cluster started by hand is not touched.
+compose-test: node-image ## CI: start the compose cluster, put/get through it with bin/ares, remove it
+	export ARES_PORT_S1=17001 ARES_PORT_S2=17002 ARES_PORT_S3=17003 ARES_PORT_S4=17004 ARES_PORT_S5=17005; \
+	p=ares-composetest; trap '$(COMPOSE) -p $$p down -v >/dev/null 2>&1 || true' EXIT; \
+	$(COMPOSE) -p $$p up -d; \
+	s=s1=127.0.0.1:17001,s2=127.0.0.1:17002,s3=127.0.0.1:17003,s4=127.0.0.1:17004,s5=127.0.0.1:17005; \
+	v="compose-$$$$-$$RANDOM"; ok=; \
+	for i in $$(seq 30); do if $(BIN)/ares --servers $$s --timeout 2s put k "$$v"; then ok=1; break; fi; sleep 0.5; done; \
+	test -n "$$ok"; got=$$($(BIN)/ares --servers $$s get k); \
+	if [ "$$got" != "$$v" ]; then echo "compose-test: got '$$got', want '$$v'" >&2; exit 1; fi; \
+	echo "compose-test: put/get through docker-compose: ok"
+
+docker-e2e: build docker-tools ## the docker backend's integration tests (engine + root): faults, valid ABD/EC runs, a server bug, compose
+	$(GO) test -count=1 -timeout 20m -v ./harness/docker/...
+
+torture-nightly: build docker-tools ## the nightly matrix (local,docker x abd,ec,mixed x 6 nemeses x fixed,fresh seed) into nightly/
+	$(BIN)/torture-nightly --out nightly $(NIGHTLY_FLAGS)
