@@ -3,6 +3,9 @@ package harness
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -204,4 +207,43 @@ func TestRunFindsClientBugInMemory(t *testing.T) {
 		t.Logf("seed %d: %s", seed, res.Line())
 	}
 	t.Fatal("short-quorum not found in 3 seeds")
+}
+
+func TestStoreHandler(t *testing.T) {
+	store := t.TempDir()
+	dir, err := CreateRunDir(store, "abd5-register-all", time.Now(), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	_ = o.Validate()
+	if err := WriteTestInfo(dir, &TestInfo{Options: o, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"verdict":"invalid","reason":"stale read"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(StoreHandler(store))
+	defer srv.Close()
+	get := func(path string) string {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	idx := get("/")
+	for _, want := range []string{"abd5-register-all/" + filepath.Base(dir), "invalid", "stale read"} {
+		if !strings.Contains(idx, want) {
+			t.Errorf("index lacks %q:\n%s", want, idx)
+		}
+	}
+	if !strings.Contains(get("/latest/test.json"), `"seed": 9`) {
+		t.Error("latest/test.json not served")
+	}
 }
