@@ -69,10 +69,12 @@ type Options struct {
 	// (default 1%): a run whose ok operations are fewer than this share of
 	// those invoked is not called valid either.
 	MinOKShare float64
-	// MemoryLimit bounds the estimated memory of the Porcupine checks
-	// running at once (bytes). A key whose own estimate exceeds it is
-	// Unknown rather than risking the process. Default: a quarter of the
-	// machine's memory (2 GiB if unknown).
+	// MemoryLimit bounds the memory of the Porcupine searches running at
+	// once (bytes): each of the GOMAXPROCS parallel searches may use
+	// MemoryLimit/GOMAXPROCS, counted as it goes. A search that would
+	// outgrow its share is stopped and its key is Unknown, rather than the
+	// process being killed. Default: a quarter of the machine's memory
+	// (2 GiB if unknown).
 	MemoryLimit int64
 }
 

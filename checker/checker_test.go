@@ -314,6 +314,19 @@ func TestTimeoutGivesUnknown(t *testing.T) {
 	}
 }
 
+func TestMemoryLimitGivesUnknown(t *testing.T) {
+	// One busy key: a single long segment whose search takes many steps.
+	ops := synthetic(3, 2000, 1, 10)
+	opts := Options{MemoryLimit: 64 << 10}
+	res := check(t, ops, opts)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "memory limit") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	// With room it is valid.
+	wantVerdict(t, check(t, ops, Options{}), Valid)
+}
+
 func TestHardHistoryIsFoundInvalidGivenTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("exhaustive search")

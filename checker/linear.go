@@ -121,18 +121,20 @@ func step(state, input, output any) (bool, any) {
 	return ok && out == state, state
 }
 
-// model is the register model for one key, starting in state init. abort,
-// when set, makes every step fail so that a search stops promptly; a
-// result obtained after abort was set is not trusted unless it is Ok
-// (every step taken was real).
-func (kh *keyHistory) model(abort *atomic.Bool, init int) porcupine.Model {
+// model is the register model for one key, starting in state init,
+// watched by g (nil: unwatched, for drawing).
+func (kh *keyHistory) model(g *guard, init int) porcupine.Model {
 	m := porcupine.Model{
 		Init: func() any { return init },
 		Step: func(state, input, output any) (bool, any) {
-			if abort != nil && abort.Load() {
+			if !g.allow() {
 				return false, state
 			}
-			return step(state, input, output)
+			ok, next := step(state, input, output)
+			if ok {
+				g.stepped()
+			}
+			return ok, next
 		},
 		Hash: func(state any) uint64 {
 			s, _ := state.(int)
@@ -171,8 +173,8 @@ func (kh *keyHistory) model(abort *atomic.Bool, init int) porcupine.Model {
 // setModel is the model starting in any of the states inits (Porcupine's
 // power-set construction), for checking and drawing one segment of a key's
 // history on its own.
-func (kh *keyHistory) setModel(abort *atomic.Bool, inits []int) porcupine.Model {
-	m := kh.model(abort, 0)
+func (kh *keyHistory) setModel(g *guard, inits []int) porcupine.Model {
+	m := kh.model(nil, 0)
 	nm := porcupine.NondeterministicModel{
 		Init: func() []any {
 			out := make([]any, len(inits))
@@ -182,10 +184,11 @@ func (kh *keyHistory) setModel(abort *atomic.Bool, inits []int) porcupine.Model 
 			return out
 		},
 		Step: func(state, input, output any) []any {
-			if abort != nil && abort.Load() {
+			if !g.allow() {
 				return nil
 			}
 			if ok, next := step(state, input, output); ok {
+				g.stepped()
 				return []any{next}
 			}
 			return nil
@@ -205,57 +208,52 @@ func (kh *keyHistory) value(id int) string {
 	return "?"
 }
 
-// estimateBytes is the memory a cheap Porcupine check of n operations may
-// need: its cache keeps a bitset of n bits for every step it takes, and it
-// takes at least n steps.
-func estimateBytes(n int) int64 {
-	words := int64(n/64 + 1)
-	return int64(n) * (words*8 + 128)
+// guard stops a Porcupine search when its context ends or when it is
+// about to outgrow its memory share. Porcupine's cache keeps an n-bit set
+// of linearized operations for (at most) every successful model step, and
+// how many steps a search takes depends on the concurrency in the history
+// (about one per operation at low concurrency, a hundred at ten
+// concurrent operations), so the bound is enforced by counting steps as
+// they happen rather than estimated up front. A stopped search makes every
+// later step fail, so Porcupine returns promptly; its answer is then only
+// trusted if it is Ok (every step taken was real).
+type guard struct {
+	abort    atomic.Bool
+	overMem  atomic.Bool
+	steps    atomic.Int64
+	maxSteps int64
+	share    int64 // bytes
 }
 
-// verboseBytes is the same for the verbose check, which also keeps a
-// partial linearization (an int per step) for every operation.
-func verboseBytes(n int) int64 {
-	return estimateBytes(n) + int64(n)*int64(n)*8
+func newGuard(ctx context.Context, share int64) (*guard, func() bool) {
+	g := &guard{share: share}
+	stop := context.AfterFunc(ctx, func() { g.abort.Store(true) })
+	return g, stop
 }
 
-// memBudget admits checks while their estimated memory fits the limit.
-type memBudget struct {
-	mu    sync.Mutex
-	limit int64
-	used  int64
-	wake  chan struct{}
+// reset prepares g for a search of n operations; verbose searches also
+// keep a partial linearization per step.
+func (g *guard) reset(n int, verbose bool) {
+	per := int64(n/64+1)*8 + 96 // the bitset, its cache entry and map slot
+	if verbose {
+		per += 64
+	}
+	g.steps.Store(0)
+	g.maxSteps = max(g.share/per, 1)
 }
 
-func newMemBudget(limit int64) *memBudget {
-	return &memBudget{limit: limit, wake: make(chan struct{})}
-}
+func (g *guard) allow() bool { return g == nil || !g.abort.Load() }
 
-// acquire waits until n bytes fit (or nothing else runs) or ctx ends.
-func (b *memBudget) acquire(ctx context.Context, n int64) bool {
-	for {
-		b.mu.Lock()
-		if b.used == 0 || b.used+n <= b.limit {
-			b.used += n
-			b.mu.Unlock()
-			return true
-		}
-		wake := b.wake
-		b.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return false
-		}
+func (g *guard) stepped() {
+	if g != nil && g.steps.Add(1) > g.maxSteps {
+		g.overMem.Store(true)
+		g.abort.Store(true)
 	}
 }
 
-func (b *memBudget) release(n int64) {
-	b.mu.Lock()
-	b.used -= n
-	close(b.wake)
-	b.wake = make(chan struct{})
-	b.mu.Unlock()
+// searchShare is the memory each of the parallel searches may use.
+func searchShare(opts Options) int64 {
+	return opts.MemoryLimit / int64(workers())
 }
 
 // checkLinearizability runs the cheap check on every key in parallel
@@ -280,14 +278,13 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 		cctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	budget := newMemBudget(opts.MemoryLimit)
 	results := make([]KeyResult, len(khs))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				results[i] = checkKey(cctx, khs[i], budget)
+				results[i] = checkKey(cctx, khs[i], searchShare(opts))
 			}
 		})
 	}
@@ -310,7 +307,7 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				diags[i] = diagnose(ctx, khs[i], h, opts, budget)
+				diags[i] = diagnose(ctx, khs[i], h, opts)
 			}
 		})
 	}
@@ -346,34 +343,30 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	}
 }
 
-func checkKey(ctx context.Context, kh *keyHistory, budget *memBudget) KeyResult {
+func checkKey(ctx context.Context, kh *keyHistory, share int64) KeyResult {
 	kr := KeyResult{Key: kh.key, Ops: len(kh.ops)}
-	biggest := maxSegment(segments(kh.ops))
-	need := estimateBytes(biggest)
-	if need > budget.limit {
-		kr.Verdict = Unknown
-		kr.Reason = fmt.Sprintf("a stretch of %d concurrent operations would need about %s, over the memory limit %s",
-			biggest, fmtBytes(need), fmtBytes(budget.limit))
-		return kr
-	}
-	if !budget.acquire(ctx, need) {
+	if ctx.Err() != nil {
 		kr.Verdict, kr.Reason = Unknown, "time limit reached before the check started"
 		return kr
 	}
-	defer budget.release(need)
 	start := time.Now()
-	res := kh.check(ctx, kh.ops).res
+	sc := kh.check(ctx, kh.ops, share)
 	kr.Seconds = time.Since(start).Seconds()
-	switch res {
+	switch sc.res {
 	case porcupine.Ok:
 		kr.Verdict = Valid
 	case porcupine.Illegal:
 		kr.Verdict = Invalid
 	default:
 		kr.Verdict = Unknown
-		kr.Reason = "time limit reached"
-		if ctx.Err() == context.Canceled {
+		switch {
+		case sc.overMem:
+			kr.Reason = fmt.Sprintf("memory limit: the search of a stretch of %d concurrent operations outgrew its share of %s",
+				maxSegment(sc.segs), fmtBytes(share))
+		case ctx.Err() == context.Canceled:
 			kr.Reason = "check cancelled"
+		default:
+			kr.Reason = "time limit reached"
 		}
 	}
 	return kr
@@ -478,7 +471,7 @@ const contextOps = 50
 // completions, half of VerboseTimeout), then runs Porcupine's verbose check
 // for the visualization (the rest) on the segments that end at the
 // failure, if they are few enough.
-func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, budget *memBudget) *diagnosis {
+func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options) *diagnosis {
 	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
 	dctx := ctx
 	if opts.VerboseTimeout > 0 {
@@ -486,7 +479,6 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 		dctx, cancel = context.WithTimeout(ctx, opts.VerboseTimeout)
 		defer cancel()
 	}
-	need := estimateBytes(maxSegment(segments(kh.ops)))
 	cs := completions(kh)
 	if len(cs) > 0 {
 		sctx := dctx
@@ -498,27 +490,24 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 		// Invariant: prefixAt(hi) is not linearizable (the whole history
 		// is not), prefixAt(lo-1) is.
 		lo, hi := 0, len(cs)-1
-		if budget.acquire(sctx, need) {
-			for lo < hi {
-				mid := (lo + hi) / 2
-				res := kh.check(sctx, prefixAt(kh, cs, mid)).res
-				if res == porcupine.Unknown {
-					break
-				}
-				if res == porcupine.Illegal {
-					hi = mid
-				} else {
-					lo = mid + 1
-				}
+		for lo < hi {
+			mid := (lo + hi) / 2
+			res := kh.check(sctx, prefixAt(kh, cs, mid), searchShare(opts)).res
+			if res == porcupine.Unknown {
+				break
 			}
-			budget.release(need)
+			if res == porcupine.Illegal {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
 		d.best = prefixAt(kh, cs, hi)
 		d.failing = kh.src[cs[hi].op]
 		if lo == hi {
 			d.prefix = hi
 		} else {
-			d.note = append(d.note, "the search for the first failing operation ran out of time; the operation named is an upper bound")
+			d.note = append(d.note, "the search for the first failing operation ran out of time or memory; the operation named is an upper bound")
 		}
 	} else {
 		d.note = append(d.note, "no operation of this key completed")
@@ -529,27 +518,23 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 	// contextOps operations, starting from the states the register may
 	// hold there.
 	d.window = d.best
-	if budget.acquire(dctx, need) {
-		sc := kh.check(dctx, d.best)
-		budget.release(need)
-		if sc.res == porcupine.Illegal {
-			first, n := sc.fail, len(sc.segs[sc.fail])
-			if first >= len(sc.states) {
-				// The start states of the failing segment were not
-				// computed; start from the one before.
-				first--
-				n += len(sc.segs[first])
-			}
-			for first > 0 && n+len(sc.segs[first-1]) <= contextOps {
-				first--
-				n += len(sc.segs[first])
-			}
-			d.window = nil
-			for _, seg := range sc.segs[first : sc.fail+1] {
-				d.window = append(d.window, seg...)
-			}
-			d.inits = sc.states[first]
+	if sc := kh.check(dctx, d.best, searchShare(opts)); sc.res == porcupine.Illegal {
+		first, n := sc.fail, len(sc.segs[sc.fail])
+		if first >= len(sc.states) {
+			// The start states of the failing segment were not computed;
+			// start from the one before.
+			first--
+			n += len(sc.segs[first])
 		}
+		for first > 0 && n+len(sc.segs[first-1]) <= contextOps {
+			first--
+			n += len(sc.segs[first])
+		}
+		d.window = nil
+		for _, seg := range sc.segs[first : sc.fail+1] {
+			d.window = append(d.window, seg...)
+		}
+		d.inits = sc.states[first]
 	}
 
 	switch {
@@ -559,23 +544,13 @@ func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options, bu
 		d.note = append(d.note, fmt.Sprintf(
 			"no visualization: the stretch of history around the failure has %d operations, over the verbose limit of %d",
 			len(d.window), opts.VerboseMaxOps))
-	case verboseBytes(len(d.window)) > budget.limit:
-		d.note = append(d.note, fmt.Sprintf(
-			"no visualization: the verbose check of %d operations could need %s, over the memory limit",
-			len(d.window), fmtBytes(verboseBytes(len(d.window)))))
 	default:
-		d.verbose(dctx, h, budget)
+		d.verbose(dctx, h, searchShare(opts))
 	}
 	return d
 }
 
-func (d *diagnosis) verbose(ctx context.Context, h *prepared, budget *memBudget) {
-	need := verboseBytes(len(d.window))
-	if !budget.acquire(ctx, need) {
-		d.note = append(d.note, "no visualization: out of time")
-		return
-	}
-	defer budget.release(need)
+func (d *diagnosis) verbose(ctx context.Context, h *prepared, share int64) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
@@ -583,12 +558,14 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, budget *memBudget)
 			return
 		}
 	}
-	var abort atomic.Bool
-	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
+	g, stop := newGuard(ctx, share)
 	defer stop()
-	res, info := porcupine.CheckOperationsVerbose(d.kh.setModel(&abort, d.inits), d.window, timeout)
+	g.reset(len(d.window), true)
+	res, info := porcupine.CheckOperationsVerbose(d.kh.setModel(g, d.inits), d.window, timeout)
 	switch {
-	case res == porcupine.Unknown || abort.Load():
+	case g.overMem.Load():
+		d.note = append(d.note, "the verbose check reached the memory limit; the visualization shows the partial search")
+	case res == porcupine.Unknown || g.abort.Load():
 		d.note = append(d.note, "the verbose check ran out of time; the visualization shows the partial search")
 	case res == porcupine.Ok:
 		d.note = append(d.note, "the verbose check found the visualized stretch linearizable; the failure lies beyond it")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -27,8 +26,9 @@ type segCheck struct {
 	res porcupine.CheckResult
 	// segs are the segments; fail is the index of the one at which the
 	// search found no way on (Illegal).
-	segs [][]porcupine.Operation
-	fail int
+	segs    [][]porcupine.Operation
+	fail    int
+	overMem bool // Unknown because a search reached its memory share
 	// states[i] are the states segment i may start in, for the segments
 	// checked (at least up to fail-1).
 	states [][]int
@@ -68,11 +68,12 @@ func maxSegment(segs [][]porcupine.Operation) int {
 
 // check decides whether ops (a key's history or a prefix of it) are
 // linearizable, bounded by ctx.
-func (kh *keyHistory) check(ctx context.Context, ops []porcupine.Operation) segCheck {
-	sc := segCheck{segs: segments(ops), fail: -1}
-	var abort atomic.Bool
-	stop := context.AfterFunc(ctx, func() { abort.Store(true) })
+// Each Porcupine search may use share bytes.
+func (kh *keyHistory) check(ctx context.Context, ops []porcupine.Operation, share int64) (sc segCheck) {
+	sc = segCheck{segs: segments(ops), fail: -1}
+	g, stop := newGuard(ctx, share)
 	defer stop()
+	defer func() { sc.overMem = g.overMem.Load() }()
 	states := []int{0}
 	for i, seg := range sc.segs {
 		sc.states = append(sc.states, states)
@@ -85,7 +86,7 @@ func (kh *keyHistory) check(ctx context.Context, ops []porcupine.Operation) segC
 		if !last {
 			pin = pinnedStart(sc.segs[i+1])
 		}
-		next, res := kh.stepSegment(ctx, &abort, states, seg, last, pin)
+		next, res := kh.stepSegment(ctx, g, states, seg, last, pin)
 		if res == porcupine.Unknown {
 			sc.res = porcupine.Unknown
 			return sc
@@ -129,7 +130,7 @@ func pinnedStart(seg []porcupine.Operation) *int {
 // states, or Unknown if ctx ended first. For the last segment (last) only
 // whether the result is empty matters; pin, if not nil, is the only end
 // state the next segment accepts.
-func (kh *keyHistory) stepSegment(ctx context.Context, abort *atomic.Bool, states []int, seg []porcupine.Operation, last bool, pin *int) ([]int, porcupine.CheckResult) {
+func (kh *keyHistory) stepSegment(ctx context.Context, g *guard, states []int, seg []porcupine.Operation, last bool, pin *int) ([]int, porcupine.CheckResult) {
 	var writes, reads []porcupine.Operation
 	for _, op := range seg {
 		if in, _ := op.Input.(regInput); in.write {
@@ -191,7 +192,7 @@ func (kh *keyHistory) stepSegment(ctx context.Context, abort *atomic.Bool, state
 	}
 	if last {
 		for _, s := range states {
-			switch kh.porcupine(ctx, abort, s, seg) {
+			switch kh.porcupine(ctx, g, s, seg) {
 			case porcupine.Unknown:
 				return nil, porcupine.Unknown
 			case porcupine.Ok:
@@ -214,7 +215,7 @@ func (kh *keyHistory) stepSegment(ctx context.Context, abort *atomic.Bool, state
 			probed = append(append([]porcupine.Operation(nil), seg...), probe)
 		}
 		for _, s := range states {
-			res := kh.porcupine(ctx, abort, s, probed)
+			res := kh.porcupine(ctx, g, s, probed)
 			if res == porcupine.Unknown {
 				return nil, porcupine.Unknown
 			}
@@ -229,15 +230,16 @@ func (kh *keyHistory) stepSegment(ctx context.Context, abort *atomic.Bool, state
 
 // porcupine runs one cheap check from initial state s. A result obtained
 // after ctx ended is only trusted if it is Ok.
-func (kh *keyHistory) porcupine(ctx context.Context, abort *atomic.Bool, s int, ops []porcupine.Operation) porcupine.CheckResult {
+func (kh *keyHistory) porcupine(ctx context.Context, g *guard, s int, ops []porcupine.Operation) porcupine.CheckResult {
 	var timeout time.Duration
 	if d, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(d); timeout <= 0 {
 			return porcupine.Unknown
 		}
 	}
-	res := porcupine.CheckOperationsTimeout(kh.model(abort, s), ops, timeout)
-	if res == porcupine.Illegal && (abort.Load() || ctx.Err() != nil) {
+	g.reset(len(ops), false)
+	res := porcupine.CheckOperationsTimeout(kh.model(g, s), ops, timeout)
+	if res == porcupine.Illegal && (g.abort.Load() || ctx.Err() != nil) {
 		return porcupine.Unknown
 	}
 	return res
