@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/ares/memnet"
+)
+
+// cluster starts an agent over an in-memory ARES network of n servers.
+func cluster(t *testing.T, n int) (*memnet.Network, *ares.Config, string) {
+	t.Helper()
+	net := memnet.New(1)
+	cfg := &ares.Config{DAP: ares.ABD}
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("s%d", i)
+		s, err := ares.NewServer(ares.NewMemStorage(), ares.ServerOptions{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.AddServer(id, s)
+		cfg.Servers = append(cfg.Servers, ares.Node{ID: id, Addr: id + ":7000"})
+	}
+	srv, err := NewServer(Options{Transport: net.Client("agent")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return net, cfg, strings.TrimPrefix(hs.URL, "http://")
+}
+
+func TestAgentReadWriteReconfig(t *testing.T) {
+	_, cfg, addr := cluster(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := NewClient(addr, "c0")
+	defer c.Close()
+	if err := c.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(ctx, "k"); err == nil || !strings.Contains(err.Error(), "init") {
+		t.Fatalf("read before init: %v", err)
+	}
+	if err := c.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Read(ctx, "k"); err != nil || v != nil {
+		t.Fatalf("initial read: %q, %v", v, err)
+	}
+	if err := c.Write(ctx, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	// A second client of the same agent sees the write.
+	c2 := NewClient(addr, "c1")
+	if err := c2.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" {
+		t.Fatalf("read by c1: %q, %v", v, err)
+	}
+	target := &ares.Config{Servers: cfg.Servers[:3], DAP: ares.EC, K: 1}
+	got, err := c.Reconfig(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == 0 || got.DAP != ares.EC || len(got.Servers) != 3 {
+		t.Fatalf("installed %v", got)
+	}
+	if v, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" {
+		t.Fatalf("read after reconfig: %q, %v", v, err)
+	}
+}
+
+func TestAgentErrorsKeepTheirKind(t *testing.T) {
+	net, cfg, addr := cluster(t, 3)
+	c := NewClient(addr, "c0")
+	ctx := context.Background()
+	if err := c.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	net.Cut("agent", "s1")
+	net.Cut("agent", "s2")
+	octx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err := c.Write(octx, "k", []byte("v"))
+	if !errors.Is(err, ares.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write without a quorum: %v (want unavailable or deadline)", err)
+	}
+	if err := c.Init(ctx, InitRequest{Initial: &ares.Config{DAP: ares.EC, K: 3, Servers: cfg.Servers}}); err == nil {
+		t.Fatal("init with an invalid configuration accepted")
+	}
+	resp, err := http.Post("http://"+addr+"/v1/write", "application/json", strings.NewReader("{not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("garbage body: status %d", resp.StatusCode)
+	}
+}
+
+func TestRemoteErrorUnwrap(t *testing.T) {
+	for kind, want := range map[string]error{KindUnavailable: ares.ErrUnavailable, KindDeadline: context.DeadlineExceeded, KindCanceled: context.Canceled} {
+		if err := fmt.Errorf("read: %w", &RemoteError{Kind: kind, Message: "x"}); !errors.Is(err, want) {
+			t.Errorf("%s does not unwrap to %v", kind, want)
+		}
+	}
+	if errors.Is(&RemoteError{Kind: KindOther}, ares.ErrUnavailable) {
+		t.Error("other unwraps to unavailable")
+	}
+	for _, tc := range []struct {
+		err  error
+		kind string
+	}{
+		{fmt.Errorf("x: %w", ares.ErrUnavailable), KindUnavailable},
+		{context.DeadlineExceeded, KindDeadline},
+		{context.Canceled, KindCanceled},
+		{errors.New("boom"), KindOther},
+	} {
+		if k, _ := classify(tc.err); k != tc.kind {
+			t.Errorf("classify(%v) = %s, want %s", tc.err, k, tc.kind)
+		}
+	}
+}
