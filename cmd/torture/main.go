@@ -33,6 +33,7 @@ import (
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/harness"
 	_ "github.com/ares-torture/torture/harness/docker" // --backend docker
+	"github.com/ares-torture/torture/harness/junit"
 	"github.com/ares-torture/torture/harness/local"
 )
 
@@ -173,6 +174,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs := flag.NewFlagSet("torture run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runFlags(fs, &opts)
+	// --junit (wired by the docker/nightly owner; the writer is harness/junit):
+	// not an option of the test, so not in test.json.
+	junitFile := fs.String("junit", "", "append this run to a JUnit XML `file` as one test case (verdict, run dir, seed)")
 	// A wrong flag gets a pointer to the help, not all of it.
 	fs.Usage = func() { fmt.Fprintln(stderr, "see: torture run --help") }
 	if err := fs.Parse(args); err != nil {
@@ -205,7 +209,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		return usageError(stdout, err.Error())
 	}
 	opts.ServerBin = bin
+	t0 := time.Now()
 	out := harness.Run(ctx, opts, harness.Env{Out: stdout, Log: log, Args: append([]string{"torture", "run"}, args...)})
+	if *junitFile != "" {
+		if err := junit.Append(*junitFile, junit.Case{Suite: "torture", Name: opts.Name, Verdict: out.Verdict, Code: out.Code,
+			Reason: out.Reason, RunDir: out.RunDir, Seed: opts.Seed, Time: time.Since(t0), Output: out.Line()}); err != nil {
+			fmt.Fprintf(stderr, "torture run: --junit: %v\n", err)
+			if out.Code == harness.ExitValid {
+				return harness.ExitHarness
+			}
+		}
+	}
 	return out.Code
 }
 
