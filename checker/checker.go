@@ -55,8 +55,10 @@ type Options struct {
 	// Timeout bounds the cheap linearizability check of all keys together;
 	// keys not decided in time are Unknown.
 	Timeout time.Duration
-	// VerboseTimeout bounds the diagnosis of each invalid key (finding the
-	// failing operation and computing the visualization).
+	// VerboseTimeout bounds the diagnosis of the invalid keys, all
+	// together (finding each one's failing operation and computing its
+	// visualization); it does not change the verdict. A check takes at
+	// most Timeout + VerboseTimeout.
 	VerboseTimeout time.Duration
 	// VerboseMaxOps is the largest key history (after trimming it to the
 	// failure) that gets Porcupine's verbose check and visualization; the

@@ -335,6 +335,47 @@ func TestHardHistoryIsFoundInvalidGivenTime(t *testing.T) {
 	wantVerdict(t, res, Invalid)
 }
 
+func TestEmptyHistory(t *testing.T) {
+	res := check(t, nil, Options{})
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "only 0 ok operations") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	if err := res.Write(t.TempDir(), Meta{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDiagnosisIsBounded(t *testing.T) {
+	// VerboseTimeout bounds the diagnosis of all invalid keys together;
+	// running out of it loses the explanation, never the verdict.
+	var ops []history.Op
+	for k := 0; k < 3; k++ {
+		for _, o := range hardHistory(8) {
+			o.Key = fmt.Sprintf("k%d", k)
+			o.Process += k * 100
+			ops = append(ops, o)
+		}
+	}
+	opts := lenient
+	opts.VerboseTimeout = time.Nanosecond
+	res := check(t, ops, opts)
+	wantVerdict(t, res, Invalid)
+	if len(res.Anomalies) != 3 {
+		t.Fatalf("anomalies %+v", res.Anomalies)
+	}
+	for _, a := range res.Anomalies {
+		if !strings.Contains(a.Note, "out of time") || a.LinearizablePrefix != 0 {
+			t.Errorf("anomaly %+v", a)
+		}
+	}
+	for k, d := range res.diags {
+		if d.info != nil {
+			t.Errorf("key %s was visualized after its time ran out", k)
+		}
+	}
+}
+
 func TestCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -295,7 +295,7 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	wg.Wait()
 
 	// Diagnose invalid keys: find the failing operation and compute the
-	// visualization, each key within its own VerboseTimeout.
+	// visualization, all keys together within VerboseTimeout.
 	var invalid []int
 	for i := range results {
 		if results[i].Verdict == Invalid {
@@ -303,11 +303,17 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 		}
 	}
 	diags := make([]*diagnosis, len(khs))
+	dctx := ctx
+	if opts.VerboseTimeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, opts.VerboseTimeout)
+		defer cancel()
+	}
 	jobs = make(chan int)
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				diags[i] = diagnose(ctx, khs[i], h, opts)
+				diags[i] = diagnose(dctx, khs[i], h, opts)
 			}
 		})
 	}
@@ -361,7 +367,7 @@ func checkKey(ctx context.Context, kh *keyHistory, share int64) KeyResult {
 		kr.Verdict = Unknown
 		switch {
 		case sc.overMem:
-			kr.Reason = fmt.Sprintf("memory limit: the search of a stretch of %d concurrent operations outgrew its share of %s",
+			kr.Reason = fmt.Sprintf("memory limit: the search of a stretch of %d operations without a quiescent point outgrew its share of %s",
 				maxSegment(sc.segs), fmtBytes(share))
 		case ctx.Err() == context.Canceled:
 			kr.Reason = "check cancelled"
@@ -468,23 +474,17 @@ func prefixAt(kh *keyHistory, cs []completion, j int) []porcupine.Operation {
 const contextOps = 50
 
 // diagnose finds the shortest failing prefix (binary search over the
-// completions, half of VerboseTimeout), then runs Porcupine's verbose check
-// for the visualization (the rest) on the segments that end at the
-// failure, if they are few enough.
-func diagnose(ctx context.Context, kh *keyHistory, h *prepared, opts Options) *diagnosis {
+// completions, within half of the time left in dctx), then runs
+// Porcupine's verbose check for the visualization (the rest) on the
+// segments that end at the failure, if they are few enough.
+func diagnose(dctx context.Context, kh *keyHistory, h *prepared, opts Options) *diagnosis {
 	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
-	dctx := ctx
-	if opts.VerboseTimeout > 0 {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithTimeout(ctx, opts.VerboseTimeout)
-		defer cancel()
-	}
 	cs := completions(kh)
 	if len(cs) > 0 {
 		sctx := dctx
-		if opts.VerboseTimeout > 0 {
+		if dl, ok := dctx.Deadline(); ok {
 			var cancel context.CancelFunc
-			sctx, cancel = context.WithTimeout(dctx, opts.VerboseTimeout/2)
+			sctx, cancel = context.WithTimeout(dctx, time.Until(dl)/2)
 			defer cancel()
 		}
 		// Invariant: prefixAt(hi) is not linearizable (the whole history

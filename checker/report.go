@@ -329,7 +329,7 @@ func rateSVG(st Stats) template.HTML {
 		maxV = math.Max(maxV, float64(bin.OK+bin.Fail+bin.Info)/st.RateBinSeconds)
 	}
 	n := len(st.Rate)
-	x := func(i int) float64 { return padL + (float64(i)+0.5)/float64(n)*plotW }
+	x := func(i int) float64 { return padL + float64(i)/float64(n)*plotW }
 	y := func(v float64) float64 { return float64(top+rateH) - v/maxV*rateH }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-size="11">`, svgW, height, svgW, height)
@@ -347,9 +347,11 @@ func rateSVG(st Stats) template.HTML {
 		{"#c0392b", func(r RateBin) int { return r.Fail }},
 	}
 	for _, s := range series {
+		// Steps: each bin is a level across its width.
 		var pts []string
 		for i, bin := range st.Rate {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(float64(s.get(bin))/st.RateBinSeconds)))
+			yy := y(float64(s.get(bin)) / st.RateBinSeconds)
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f %.1f,%.1f", x(i), yy, x(i+1), yy))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, s.color, strings.Join(pts, " "))
 	}
