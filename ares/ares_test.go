@@ -269,28 +269,162 @@ func TestServerConfigPointerAndPaxos(t *testing.T) {
 	}
 }
 
+func objs(lists ...[]Entry) []*Object {
+	out := make([]*Object, 5)
+	for i, l := range lists {
+		if l != nil {
+			out[i] = &Object{Key: "k", Entries: l}
+		}
+	}
+	return out
+}
+
 func TestDecodeNewestRule(t *testing.T) {
 	cfg := &Config{Servers: nodes(5), DAP: EC, K: 3}
 	old, _ := Encode([]byte("old"), 5, 3)
 	t1, t2 := Tag{1, "a"}, Tag{2, "a"}
 	// t2 is in 3 lists (so T* has it) but only 2 with elements: decoding
 	// the older t1 would be wrong, so the rule refuses.
-	lists := [][]Entry{
-		{{Tag: t1, HasValue: true, Value: old[0]}, {Tag: t2}},
-		{{Tag: t1, HasValue: true, Value: old[1]}, {Tag: t2, HasValue: true, Value: []byte("x")}},
-		{{Tag: t1, HasValue: true, Value: old[2]}, {Tag: t2, HasValue: true, Value: []byte("y")}},
-		nil,
-	}
-	if _, ok, _ := decodeNewest(cfg, append(lists, nil), 4); ok {
+	l0 := []Entry{{Tag: t1, HasValue: true, Value: old[0]}, {Tag: t2}}
+	l1 := []Entry{{Tag: t1, HasValue: true, Value: old[1]}, {Tag: t2, HasValue: true, Value: []byte("x")}}
+	l2 := []Entry{{Tag: t1, HasValue: true, Value: old[2]}, {Tag: t2, HasValue: true, Value: []byte("y")}}
+	if _, ok, _ := decodeNewest(cfg, objs(l0, l1, l2)); ok {
 		t.Fatal("returned an older decodable tag than the newest seen by k")
 	}
-	lists[0] = lists[0][:1]
-	p, ok, err := decodeNewest(cfg, append(lists, nil), 4)
+	p, ok, err := decodeNewest(cfg, objs(l0[:1], l1, l2))
 	if err != nil || !ok || p.Tag != t1 || string(p.Value) != "old" {
 		t.Fatalf("got %+v %v %v", p, ok, err)
 	}
-	p, ok, _ = decodeNewest(cfg, make([][]Entry, 5), 4)
+	// A list that dropped tags up to its floor counts as holding them: t2
+	// is then in 3 lists again, and t1 must not be returned.
+	floored := objs(nil, l1, l2)
+	floored[0] = &Object{Key: "k", Floor: t2}
+	if _, ok, _ := decodeNewest(cfg, floored); ok {
+		t.Fatal("a floor was not counted: returned an older tag")
+	}
+	p, ok, _ = decodeNewest(cfg, make([]*Object, 5))
 	if !ok || !p.Tag.IsZero() || p.Value != nil {
 		t.Fatal("empty lists must give the initial value")
+	}
+}
+
+// failOnce fails the next Apply, as a full or broken disk would.
+type failOnce struct {
+	Storage
+	fail bool
+}
+
+func (f *failOnce) Apply(p map[string][]byte, d []string) error {
+	if f.fail {
+		f.fail = false
+		return fmt.Errorf("disk full")
+	}
+	return f.Storage.Apply(p, d)
+}
+
+// A change whose write failed is not in memory either, so the retry
+// stores it instead of acknowledging it unstored.
+func TestServerFailedWriteIsNotAcknowledgedLater(t *testing.T) {
+	mem := NewMemStorage()
+	st := &failOnce{Storage: mem}
+	s, _ := NewServer(st, ServerOptions{ID: "s1"})
+	ctx := context.Background()
+	for _, req := range []*Request{
+		{Op: OpPrepare, Config: 0, Ballot: Ballot{5, "p"}},
+		{Op: OpPutData, Config: 0, DAP: ABD, Items: []Item{{Key: "k", Tag: Tag{1, "w"}, Value: []byte("v")}}},
+		{Op: OpPutData, Config: 0, DAP: EC, Items: []Item{{Key: "e", Tag: Tag{1, "w"}, Value: []byte("v")}}},
+		{Op: OpWriteConfig, Config: 0, Next: NextC{&Config{ID: 1, Servers: nodes(3), DAP: ABD}, Pending}},
+	} {
+		st.fail = true
+		if _, err := s.Handle(ctx, req); err == nil {
+			t.Fatalf("%s: a failed write was acknowledged", req.Op)
+		}
+		if _, err := s.Handle(ctx, req); err != nil {
+			t.Fatalf("%s retry: %v", req.Op, err)
+		}
+	}
+	s2, _ := NewServer(mem, ServerOptions{ID: "s1"})
+	r, _ := s2.Handle(ctx, &Request{Op: OpPrepare, Config: 0, Ballot: Ballot{1, "q"}})
+	if r.OK || r.Promised != (Ballot{5, "p"}) {
+		t.Fatalf("promise lost: %+v", r)
+	}
+	if r.Next.IsNone() {
+		t.Fatal("pointer lost")
+	}
+	if e := query(t, s2, 0, ABD, "k"); len(e) != 1 || string(e[0].Value) != "v" {
+		t.Fatalf("abd value lost: %+v", e)
+	}
+	if e := query(t, s2, 0, EC, "e"); len(e) != 1 || string(e[0].Value) != "v" {
+		t.Fatalf("ec element lost: %+v", e)
+	}
+}
+
+func TestAcceptorOneValuePerBallot(t *testing.T) {
+	s, _ := NewServer(NewMemStorage(), ServerOptions{ID: "s1"})
+	ctx := context.Background()
+	a := &Config{ID: 1, Servers: nodes(3), DAP: ABD}
+	b := &Config{ID: 1, Servers: nodes(4), DAP: ABD}
+	r, _ := s.Handle(ctx, &Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: a})
+	if !r.OK {
+		t.Fatal("accept refused")
+	}
+	r, _ = s.Handle(ctx, &Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: b})
+	if r.OK || !r.Accepted.Equal(a) {
+		t.Fatalf("a second value under one ballot: %+v", r)
+	}
+	// A pointer to another configuration with the same index is refused.
+	if _, err := s.Handle(ctx, &Request{Op: OpWriteConfig, Next: NextC{a, Pending}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Handle(ctx, &Request{Op: OpWriteConfig, Next: NextC{b, Finalized}}); err == nil {
+		t.Fatal("conflicting successor accepted")
+	}
+}
+
+func TestBallotsNeverRepeat(t *testing.T) {
+	c, err := NewClient(ClientOptions{ID: "c", Initial: &Config{Servers: nodes(3), DAP: ABD}, Transport: nilTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	for i := 0; i < 100; i++ {
+		n := c.nextBallot(uint64(i % 7))
+		if seen[n] {
+			t.Fatalf("ballot %d used twice", n)
+		}
+		seen[n] = true
+	}
+	if n := c.nextBallot(1000); n != 1001 {
+		t.Fatalf("ballot %d not above the one seen", n)
+	}
+}
+
+type nilTransport struct{}
+
+func (nilTransport) Call(ctx context.Context, _ Node, _ *Request) (*Response, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestServerECFloorKeepsDroppedTags(t *testing.T) {
+	st := NewMemStorage()
+	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 1})
+	for ts := uint64(1); ts <= 100; ts++ {
+		put(t, s, 0, EC, "k", Tag{ts, "w"}, "x")
+	}
+	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Objects[0]
+	if len(o.Entries) != 2+maxTagOnly || o.Floor != (Tag{100 - 2 - maxTagOnly, "w"}) {
+		t.Fatalf("%d entries, floor %v", len(o.Entries), o.Floor)
+	}
+	// A put older than the floor is not stored again.
+	put(t, s, 0, EC, "k", Tag{3, "w"}, "late")
+	s2, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 1})
+	r, _ = s2.Handle(context.Background(), &Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}})
+	if r.Objects[0].Floor != o.Floor || len(r.Objects[0].Entries) != len(o.Entries) {
+		t.Fatal("floor or entries changed across a restart or a late put")
 	}
 }

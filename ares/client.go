@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,8 @@ type Client struct {
 	wid  string
 	log  *slog.Logger
 
+	ballot atomic.Uint64 // the last Paxos ballot number used
+
 	mu      sync.Mutex
 	seq     seq
 	gcBelow uint64 // entries below it were garbage collected and dropped
@@ -92,7 +95,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, errors.New("client needs a transport")
 	}
 	if opts.Retry <= 0 {
-		opts.Retry = 500 * time.Millisecond
+		opts.Retry = 200 * time.Millisecond
 	}
 	if opts.DecodeRetries <= 0 {
 		opts.DecodeRetries = 10

@@ -128,24 +128,25 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, ta
 		return out, ptrs, false, false, nil
 	}
 	// EC: per key, gather each server's list by its element index.
-	lists := map[string][][]Entry{}
+	lists := map[string][]*Object{}
 	for _, k := range keys {
-		lists[k] = make([][]Entry, cfg.N())
+		lists[k] = make([]*Object, cfg.N())
 	}
 	for _, r := range resps {
 		idx := cfg.Index(r.From)
 		if idx < 0 {
 			return nil, nil, false, false, fmt.Errorf("reply from %s, not a server of configuration %d", r.From, cfg.ID)
 		}
-		for _, o := range r.Objects {
+		for i := range r.Objects {
+			o := &r.Objects[i]
 			if lists[o.Key] == nil {
-				lists[o.Key] = make([][]Entry, cfg.N())
+				lists[o.Key] = make([]*Object, cfg.N())
 			}
-			lists[o.Key][idx] = o.Entries
+			lists[o.Key][idx] = o
 		}
 	}
 	for k, l := range lists {
-		p, ok, err := decodeNewest(cfg, l, len(resps))
+		p, ok, err := decodeNewest(cfg, l)
 		if err != nil {
 			return nil, nil, false, false, fmt.Errorf("key %q: %w", k, err)
 		}
@@ -160,30 +161,47 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, ta
 // decodeNewest applies the EC decode rule to the lists of one key, indexed
 // by element: T* are the tags in at least k lists, Tdec those with an
 // element in at least k lists; every server implicitly holds the initial
-// pair. It decodes max Tdec only if it equals max T*, and otherwise reports
-// !ok: returning an older decodable tag could undo a completed write.
-func decodeNewest(cfg *Config, lists [][]Entry, replies int) (pair, bool, error) {
-	type count struct{ all, dec int }
-	counts := map[Tag]*count{}
-	for _, l := range lists {
-		for _, e := range l {
-			ct := counts[e.Tag]
-			if ct == nil {
-				ct = &count{}
-				counts[e.Tag] = ct
-			}
-			ct.all++
-			if e.HasValue {
-				ct.dec++
-			}
+// pair, and a list holds (tag only) every tag up to its floor. It decodes
+// max Tdec only if it equals max T*, and otherwise reports !ok: returning
+// an older decodable tag could undo a completed write.
+func decodeNewest(cfg *Config, lists []*Object) (pair, bool, error) {
+	listed := map[Tag]bool{}
+	for _, o := range lists {
+		if o == nil {
+			continue
+		}
+		for _, e := range o.Entries {
+			listed[e.Tag] = true
+		}
+		if !o.Floor.IsZero() {
+			listed[o.Floor] = true
 		}
 	}
 	var maxAll, maxDec Tag // t0 is in every list, with its (empty) value
-	for t, ct := range counts {
-		if ct.all >= cfg.K && maxAll.Less(t) {
+	for t := range listed {
+		all, dec := 0, 0
+		for _, o := range lists {
+			if o == nil {
+				continue
+			}
+			in, val := !o.Floor.Less(t) && !o.Floor.IsZero(), false
+			for _, e := range o.Entries {
+				if e.Tag == t {
+					in, val = true, e.HasValue
+					break
+				}
+			}
+			if in {
+				all++
+			}
+			if val {
+				dec++
+			}
+		}
+		if all >= cfg.K && maxAll.Less(t) {
 			maxAll = t
 		}
-		if ct.dec >= cfg.K && maxDec.Less(t) {
+		if dec >= cfg.K && maxDec.Less(t) {
 			maxDec = t
 		}
 	}
@@ -195,11 +213,15 @@ func decodeNewest(cfg *Config, lists [][]Entry, replies int) (pair, bool, error)
 	}
 	elems := make([][]byte, cfg.N())
 	have := 0
-	for i, l := range lists {
-		for _, e := range l {
-			if e.Tag == maxDec && e.HasValue && have < cfg.K {
+	for i, o := range lists {
+		if o == nil || have == cfg.K {
+			continue
+		}
+		for _, e := range o.Entries {
+			if e.Tag == maxDec && e.HasValue {
 				elems[i] = e.Value
 				have++
+				break
 			}
 		}
 	}

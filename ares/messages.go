@@ -67,6 +67,9 @@ type Entry struct {
 type Object struct {
 	Key     string
 	Entries []Entry
+	// Floor is the largest tag an EC server dropped from the list to bound
+	// it; the list may have held any tag up to it.
+	Floor Tag
 }
 
 // Request is a message from a client to a server. Config is the index of the

@@ -148,6 +148,9 @@ func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, err
 				continue
 			}
 			for k, p := range got {
+				if p.Tag.IsZero() {
+					continue // never written: nothing to move
+				}
 				if q, ok := newest[k]; !ok || q.Tag.Less(p.Tag) {
 					newest[k] = p
 				}
@@ -199,7 +202,9 @@ func (c *Client) gcConfig(ctx context.Context, s *seq) error {
 // servers as acceptors, and returns the decided successor, which may be
 // another proposer's value.
 func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, error) {
-	var round uint64 = 1
+	// Ballots come from one counter per client, above every ballot seen:
+	// a ballot must never carry two values, also across Reconfig calls.
+	round := c.nextBallot(0)
 	for {
 		b := Ballot{N: round, Proposer: c.wid}
 		resps, err := c.quorum(ctx, cfg, OpPrepare, cfg.Majority(), func(int) *Request { return &Request{Ballot: b} })
@@ -207,13 +212,13 @@ func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, 
 			return nil, err
 		}
 		value, ok := v, true
-		var highest Ballot
+		var highest, seen Ballot
 		for _, r := range resps {
 			if !r.OK {
 				ok = false
 			}
-			if r.Promised.N >= round {
-				round = r.Promised.N
+			if seen.Less(r.Promised) {
+				seen = r.Promised
 			}
 			if r.Accepted != nil && highest.Less(r.AcceptedBallot) {
 				highest, value = r.AcceptedBallot, r.Accepted
@@ -228,8 +233,8 @@ func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, 
 				if !r.OK {
 					ok = false
 				}
-				if r.Promised.N >= round {
-					round = r.Promised.N
+				if seen.Less(r.Promised) {
+					seen = r.Promised
 				}
 			}
 			if ok {
@@ -238,13 +243,25 @@ func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, 
 		}
 		// Another proposer got ahead: back off a random while and try a
 		// higher ballot.
-		round++
+		round = c.nextBallot(seen.N)
 		t := time.NewTimer(time.Duration(rand.Int64N(int64(c.opts.Retry))) + c.opts.Retry/10)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// nextBallot returns a ballot number above every one this client used and
+// above seen.
+func (c *Client) nextBallot(seen uint64) uint64 {
+	for {
+		cur := c.ballot.Load()
+		n := max(cur, seen) + 1
+		if c.ballot.CompareAndSwap(cur, n) {
+			return n
 		}
 	}
 }

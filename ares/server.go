@@ -13,9 +13,10 @@ import (
 )
 
 // maxTagOnly bounds the tag-only entries an EC object keeps beside its δ+1
-// elements. Keeping every tag would make each put rewrite an ever-growing
-// list; a tag that has δ+1+maxTagOnly newer tags at the same server can no
-// longer be the newest tag seen by k servers in any read. (choice)
+// elements, so that a put does not rewrite an ever-growing list. The tags
+// it drops are not forgotten: the object's floor is the largest of them,
+// and readers count the list as holding every tag up to its floor, which
+// can only delay a decode, never make it return an older tag. (choice)
 const maxTagOnly = 64
 
 // Server is the message handler of one storage server. It keeps, per
@@ -52,8 +53,15 @@ type cfgMeta struct {
 // objState is one object in one configuration: its entries in tag order,
 // oldest first. ABD keeps one entry.
 type objState struct {
-	mu      sync.Mutex
-	entries []Entry // Value is never kept here; it is read from storage
+	mu sync.Mutex
+	objMeta
+}
+
+// objMeta is the persisted part of an object's state. Entry values are
+// never kept here; they are stored under their own keys.
+type objMeta struct {
+	Entries []Entry
+	Floor   Tag // the largest tag dropped from Entries (EC)
 }
 
 // Storage key layout. Object keys are hex-encoded so that any byte string
@@ -110,7 +118,7 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 			return fmt.Errorf("bad object record %q: %w", key, err)
 		}
 		o := &objState{}
-		if err := json.Unmarshal(val, &o.entries); err != nil {
+		if err := json.Unmarshal(val, &o.objMeta); err != nil {
 			return fmt.Errorf("object record %q: %w", key, err)
 		}
 		cs := s.cfgs[id]
@@ -139,6 +147,14 @@ func (s *Server) cfg(id uint64) *cfgState {
 		s.cfgs[id] = cs
 	}
 	return cs
+}
+
+// lookup returns the object's state, or nil if the configuration never
+// stored it; queries do not create objects.
+func (s *Server) lookup(cs *cfgState, key string) *objState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cs.objs[key]
 }
 
 func (s *Server) obj(cs *cfgState, key string) *objState {
@@ -172,7 +188,7 @@ func (s *Server) Handle(ctx context.Context, req *Request) (*Response, error) {
 	case OpQueryTag:
 		resp.Tags = make([]Tag, len(req.Keys))
 		for i, k := range req.Keys {
-			resp.Tags[i] = s.obj(cs, k).maxTag()
+			resp.Tags[i] = s.lookup(cs, k).maxTag()
 		}
 	case OpQueryData:
 		err = s.queryData(cs, req, resp)
@@ -197,12 +213,15 @@ func (s *Server) Handle(ctx context.Context, req *Request) (*Response, error) {
 }
 
 func (o *objState) maxTag() Tag {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.entries) == 0 {
+	if o == nil {
 		return Tag{}
 	}
-	return o.entries[len(o.entries)-1].Tag
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.Entries) == 0 {
+		return o.Floor
+	}
+	return o.Entries[len(o.Entries)-1].Tag
 }
 
 func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
@@ -220,29 +239,43 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 	}
 	resp.Objects = make([]Object, 0, len(keys))
 	for _, k := range keys {
-		o := s.obj(cs, k)
-		o.mu.Lock()
-		entries := append([]Entry(nil), o.entries...)
-		o.mu.Unlock()
-		if req.DAP != EC && len(entries) > 1 {
-			entries = entries[len(entries)-1:]
+		obj, err := s.readObject(cs, req, k, tagsOnly)
+		if err != nil {
+			return err
 		}
-		for i := range entries {
-			if tagsOnly || !entries[i].HasValue {
-				entries[i].HasValue = false
-				continue
-			}
-			// A concurrent put may have trimmed the element since the copy;
-			// then it is reported as trimmed, which a reader tolerates.
-			v, ok, err := s.st.Get(valKey(req.Config, k, entries[i].Tag))
-			if err != nil {
-				return fmt.Errorf("read value of %q: %w", k, err)
-			}
-			entries[i].HasValue, entries[i].Value = ok, v
-		}
-		resp.Objects = append(resp.Objects, Object{Key: k, Entries: entries})
+		resp.Objects = append(resp.Objects, obj)
 	}
 	return nil
+}
+
+// readObject answers a query for one object. The object stays locked
+// while its values are read: a put in between would delete the value of
+// an entry already copied, and the reply would show a tag without its
+// value, which an ABD reader could not use.
+func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool) (Object, error) {
+	o := s.lookup(cs, k)
+	if o == nil {
+		return Object{Key: k}, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	entries := append([]Entry(nil), o.Entries...)
+	if req.DAP != EC && len(entries) > 1 {
+		entries = entries[len(entries)-1:]
+	}
+	for i := range entries {
+		if tagsOnly || !entries[i].HasValue {
+			entries[i].HasValue = false
+			continue
+		}
+		v, ok, err := s.st.Get(valKey(req.Config, k, entries[i].Tag))
+		if err != nil {
+			return Object{}, fmt.Errorf("read value of %q: %w", k, err)
+		}
+		// Missing only once the configuration was collected under us.
+		entries[i].HasValue, entries[i].Value = ok, v
+	}
+	return Object{Key: k, Entries: entries, Floor: o.Floor}, nil
 }
 
 func (s *Server) putData(cs *cfgState, req *Request) error {
@@ -260,52 +293,61 @@ func (s *Server) putData(cs *cfgState, req *Request) error {
 	return nil
 }
 
+// putItem stores one pair. The new state is built on a copy and installed
+// only once it is on disk: a failed write must not leave memory ahead of
+// the disk, or a retry would be acknowledged without being stored.
 func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 	o := s.obj(cs, it.Key)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	m := objMeta{Entries: append([]Entry(nil), o.Entries...), Floor: o.Floor}
 	puts := map[string][]byte{}
 	var dels []string
 	if ec {
-		i := sort.Search(len(o.entries), func(i int) bool { return !o.entries[i].Tag.Less(it.Tag) })
-		if i < len(o.entries) && o.entries[i].Tag == it.Tag {
-			return nil // a duplicate: the element is already here or was trimmed
+		i := sort.Search(len(m.Entries), func(i int) bool { return !m.Entries[i].Tag.Less(it.Tag) })
+		if (i < len(m.Entries) && m.Entries[i].Tag == it.Tag) || !m.Floor.Less(it.Tag) && !it.Tag.IsZero() && !m.Floor.IsZero() {
+			return nil // a duplicate, or older than what was already dropped
 		}
-		o.entries = append(o.entries, Entry{})
-		copy(o.entries[i+1:], o.entries[i:])
-		o.entries[i] = Entry{Tag: it.Tag, HasValue: true}
+		m.Entries = append(m.Entries, Entry{})
+		copy(m.Entries[i+1:], m.Entries[i:])
+		m.Entries[i] = Entry{Tag: it.Tag, HasValue: true}
 		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
 		// Keep the δ+1 newest elements; older entries keep only their tag.
 		kept := 0
-		for j := len(o.entries) - 1; j >= 0; j-- {
-			if !o.entries[j].HasValue {
+		for j := len(m.Entries) - 1; j >= 0; j-- {
+			if !m.Entries[j].HasValue {
 				continue
 			}
 			kept++
 			if kept > s.delta+1 {
-				o.entries[j].HasValue = false
-				dels = append(dels, valKey(cfg, it.Key, o.entries[j].Tag))
-				delete(puts, valKey(cfg, it.Key, o.entries[j].Tag))
+				m.Entries[j].HasValue = false
+				key := valKey(cfg, it.Key, m.Entries[j].Tag)
+				if _, fresh := puts[key]; fresh {
+					delete(puts, key)
+				} else {
+					dels = append(dels, key)
+				}
 			}
 		}
-		if extra := len(o.entries) - (s.delta + 1 + maxTagOnly); extra > 0 {
-			o.entries = append([]Entry(nil), o.entries[extra:]...)
+		if extra := len(m.Entries) - (s.delta + 1 + maxTagOnly); extra > 0 {
+			m.Floor = MaxTag(m.Floor, m.Entries[extra-1].Tag)
+			m.Entries = m.Entries[extra:]
 		}
 	} else {
 		var cur Tag
-		if len(o.entries) > 0 {
-			cur = o.entries[len(o.entries)-1].Tag
+		if len(m.Entries) > 0 {
+			cur = m.Entries[len(m.Entries)-1].Tag
 		}
 		if !cur.Less(it.Tag) && s.bug != BugNoTagCheck {
 			return nil // a tag only moves up
 		}
-		if len(o.entries) > 0 && cur != it.Tag {
+		if len(m.Entries) > 0 && cur != it.Tag {
 			dels = append(dels, valKey(cfg, it.Key, cur))
 		}
-		o.entries = []Entry{{Tag: it.Tag, HasValue: true}}
+		m.Entries = []Entry{{Tag: it.Tag, HasValue: true}}
 		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
 	}
-	meta, err := json.Marshal(o.entries)
+	meta, err := json.Marshal(&m)
 	if err != nil {
 		return err
 	}
@@ -313,6 +355,7 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 	if err := s.st.Apply(puts, dels); err != nil {
 		return fmt.Errorf("persist %q: %w", it.Key, err)
 	}
+	o.objMeta = m
 	return nil
 }
 
@@ -325,14 +368,23 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 	if x.IsNone() {
 		return fmt.Errorf("%s with an empty pointer", map[bool]string{false: "write-config", true: "gc-config"}[gc])
 	}
+	m := cs.cfgMeta
 	changed := false
-	if cs.Next.better(x) {
-		cs.Next = NextC{Cfg: x.Cfg.Clone(), Status: x.Status}
+	if !m.Next.IsNone() && x.Cfg.ID == m.Next.Cfg.ID && !x.Cfg.Equal(m.Next.Cfg) {
+		// Consensus decides one successor per index; two would mean the
+		// protocol is broken. Refuse, loudly, rather than switch.
+		s.log.Error("conflicting successor refused", "config", cfg, "have", m.Next.Cfg, "got", x.Cfg)
+		return fmt.Errorf("configuration %d already has successor %s, not %s", cfg, m.Next.Cfg, x.Cfg)
+	}
+	if m.Next.better(x) {
+		m.Next = NextC{Cfg: x.Cfg.Clone(), Status: x.Status}
 		changed = true
 	}
 	var dels []string
-	if gc && !cs.Collected && x.Status == Finalized && x.Cfg.ID > cfg {
-		cs.Collected, changed = true, true
+	if gc && !m.Collected && x.Status == Finalized && x.Cfg.ID > cfg {
+		// Readers get tags only from a collected configuration, so the
+		// in-memory entries can stay as they are; the values go.
+		m.Collected, changed = true, true
 		s.mu.Lock()
 		objs := make(map[string]*objState, len(cs.objs))
 		for k, o := range cs.objs {
@@ -341,10 +393,9 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 		s.mu.Unlock()
 		for k, o := range objs {
 			o.mu.Lock()
-			for i := range o.entries {
-				if o.entries[i].HasValue {
-					o.entries[i].HasValue = false
-					dels = append(dels, valKey(cfg, k, o.entries[i].Tag))
+			for _, e := range o.Entries {
+				if e.HasValue {
+					dels = append(dels, valKey(cfg, k, e.Tag))
 				}
 			}
 			o.mu.Unlock()
@@ -353,12 +404,16 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 	if !changed {
 		return nil
 	}
-	return s.saveMeta(cfg, cs, dels)
+	if err := s.saveMeta(cfg, &m, dels); err != nil {
+		return err
+	}
+	cs.cfgMeta = m
+	return nil
 }
 
-// saveMeta persists a configuration's meta; cs.mu is held.
-func (s *Server) saveMeta(cfg uint64, cs *cfgState, dels []string) error {
-	b, err := json.Marshal(&cs.cfgMeta)
+// saveMeta persists a configuration's meta.
+func (s *Server) saveMeta(cfg uint64, m *cfgMeta, dels []string) error {
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -368,34 +423,42 @@ func (s *Server) saveMeta(cfg uint64, cs *cfgState, dels []string) error {
 	return nil
 }
 
-// paxos is the acceptor of the configuration's consensus instance.
+// paxos is the acceptor of the configuration's consensus instance. Its
+// state changes on disk before in memory, as in putItem.
 func (s *Server) paxos(cfg uint64, cs *cfgState, req *Request, resp *Response) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	ok := !req.Ballot.Less(cs.Promised)
+	m := cs.cfgMeta
+	ok := !req.Ballot.Less(m.Promised)
+	if ok && req.Op == OpAccept {
+		if req.Value == nil {
+			return fmt.Errorf("accept without a value")
+		}
+		// One ballot carries one value: a second value under the same
+		// ballot is a proposer bug, and taking it could decide twice.
+		if m.AccBallot == req.Ballot && m.Accepted != nil && !m.Accepted.Equal(req.Value) {
+			ok = false
+		}
+	}
 	changed := false
 	if ok {
-		if cs.Promised != req.Ballot {
-			cs.Promised, changed = req.Ballot, true
+		if m.Promised != req.Ballot {
+			m.Promised, changed = req.Ballot, true
 		}
-		if req.Op == OpAccept {
-			if req.Value == nil {
-				return fmt.Errorf("accept without a value")
-			}
-			if cs.AccBallot != req.Ballot || !cs.Accepted.Equal(req.Value) {
-				cs.AccBallot, cs.Accepted, changed = req.Ballot, req.Value.Clone(), true
-			}
+		if req.Op == OpAccept && (m.AccBallot != req.Ballot || m.Accepted == nil) {
+			m.AccBallot, m.Accepted, changed = req.Ballot, req.Value.Clone(), true
 		}
 	}
 	if changed {
-		if err := s.saveMeta(cfg, cs, nil); err != nil {
+		if err := s.saveMeta(cfg, &m, nil); err != nil {
 			return err
 		}
+		cs.cfgMeta = m
 	}
 	resp.OK = ok
-	resp.Promised = cs.Promised
-	resp.AcceptedBallot = cs.AccBallot
-	resp.Accepted = cs.Accepted.Clone()
+	resp.Promised = m.Promised
+	resp.AcceptedBallot = m.AccBallot
+	resp.Accepted = m.Accepted.Clone()
 	return nil
 }
 

@@ -248,5 +248,5 @@ func (cur NextC) better(x NextC) bool {
 	if x.Cfg.ID != cur.Cfg.ID {
 		return x.Cfg.ID > cur.Cfg.ID && x.Status >= cur.Status
 	}
-	return x.Status > cur.Status
+	return x.Status > cur.Status && x.Cfg.Equal(cur.Cfg)
 }

@@ -195,6 +195,9 @@ func ResponseToPB(r *ares.Response) *pb.Response {
 		out.Objects = make([]*pb.Object, len(r.Objects))
 		for i, o := range r.Objects {
 			po := &pb.Object{Key: o.Key}
+			if !o.Floor.IsZero() {
+				po.Floor = TagToPB(o.Floor)
+			}
 			if len(o.Entries) > 0 {
 				po.Entries = make([]*pb.Entry, len(o.Entries))
 				for j, e := range o.Entries {
@@ -242,7 +245,7 @@ func ResponseFromPB(r *pb.Response) (*ares.Response, error) {
 			if o == nil {
 				return nil, fmt.Errorf("response %d: object %d is null", r.GetId(), i)
 			}
-			obj := ares.Object{Key: o.GetKey()}
+			obj := ares.Object{Key: o.GetKey(), Floor: TagFromPB(o.GetFloor())}
 			if len(o.GetEntries()) > 0 {
 				obj.Entries = make([]ares.Entry, len(o.GetEntries()))
 				for j, e := range o.GetEntries() {

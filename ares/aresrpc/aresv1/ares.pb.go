@@ -549,9 +549,11 @@ func (x *Entry) GetValue() []byte {
 
 // Object is a server's state of one key in one configuration.
 type Object struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Entries       []*Entry               `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Key     string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Entries []*Entry               `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The largest tag dropped from entries (EC); zero when none was.
+	Floor         *Tag `protobuf:"bytes,3,opt,name=floor,proto3" json:"floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -596,6 +598,13 @@ func (x *Object) GetKey() string {
 func (x *Object) GetEntries() []*Entry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *Object) GetFloor() *Tag {
+	if x != nil {
+		return x.Floor
 	}
 	return nil
 }
@@ -871,10 +880,11 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x05Entry\x12\x1e\n" +
 	"\x03tag\x18\x01 \x01(\v2\f.ares.v1.TagR\x03tag\x12\x1b\n" +
 	"\thas_value\x18\x02 \x01(\bR\bhasValue\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"D\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"h\n" +
 	"\x06Object\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
-	"\aentries\x18\x02 \x03(\v2\x0e.ares.v1.EntryR\aentries\"\xc5\x02\n" +
+	"\aentries\x18\x02 \x03(\v2\x0e.ares.v1.EntryR\aentries\x12\"\n" +
+	"\x05floor\x18\x03 \x01(\v2\f.ares.v1.TagR\x05floor\"\xc5\x02\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\x02op\x18\x02 \x01(\x0e2\v.ares.v1.OpR\x02op\x12\x16\n" +
@@ -954,24 +964,25 @@ var file_aresv1_ares_proto_depIdxs = []int32{
 	2,  // 3: ares.v1.Item.tag:type_name -> ares.v1.Tag
 	2,  // 4: ares.v1.Entry.tag:type_name -> ares.v1.Tag
 	8,  // 5: ares.v1.Object.entries:type_name -> ares.v1.Entry
-	0,  // 6: ares.v1.Request.op:type_name -> ares.v1.Op
-	7,  // 7: ares.v1.Request.items:type_name -> ares.v1.Item
-	5,  // 8: ares.v1.Request.next:type_name -> ares.v1.NextC
-	6,  // 9: ares.v1.Request.ballot:type_name -> ares.v1.Ballot
-	4,  // 10: ares.v1.Request.value:type_name -> ares.v1.Config
-	5,  // 11: ares.v1.Response.next:type_name -> ares.v1.NextC
-	2,  // 12: ares.v1.Response.tags:type_name -> ares.v1.Tag
-	9,  // 13: ares.v1.Response.objects:type_name -> ares.v1.Object
-	6,  // 14: ares.v1.Response.promised:type_name -> ares.v1.Ballot
-	6,  // 15: ares.v1.Response.accepted_ballot:type_name -> ares.v1.Ballot
-	4,  // 16: ares.v1.Response.accepted:type_name -> ares.v1.Config
-	10, // 17: ares.v1.Ares.Call:input_type -> ares.v1.Request
-	11, // 18: ares.v1.Ares.Call:output_type -> ares.v1.Response
-	18, // [18:19] is the sub-list for method output_type
-	17, // [17:18] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	2,  // 6: ares.v1.Object.floor:type_name -> ares.v1.Tag
+	0,  // 7: ares.v1.Request.op:type_name -> ares.v1.Op
+	7,  // 8: ares.v1.Request.items:type_name -> ares.v1.Item
+	5,  // 9: ares.v1.Request.next:type_name -> ares.v1.NextC
+	6,  // 10: ares.v1.Request.ballot:type_name -> ares.v1.Ballot
+	4,  // 11: ares.v1.Request.value:type_name -> ares.v1.Config
+	5,  // 12: ares.v1.Response.next:type_name -> ares.v1.NextC
+	2,  // 13: ares.v1.Response.tags:type_name -> ares.v1.Tag
+	9,  // 14: ares.v1.Response.objects:type_name -> ares.v1.Object
+	6,  // 15: ares.v1.Response.promised:type_name -> ares.v1.Ballot
+	6,  // 16: ares.v1.Response.accepted_ballot:type_name -> ares.v1.Ballot
+	4,  // 17: ares.v1.Response.accepted:type_name -> ares.v1.Config
+	10, // 18: ares.v1.Ares.Call:input_type -> ares.v1.Request
+	11, // 19: ares.v1.Ares.Call:output_type -> ares.v1.Response
+	19, // [19:20] is the sub-list for method output_type
+	18, // [18:19] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_aresv1_ares_proto_init() }
