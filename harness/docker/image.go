@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
@@ -204,8 +205,14 @@ func drainBuild(r io.Reader) error {
 	}
 }
 
-// pruneOldImages removes node images of earlier binaries so that rebuilds do
-// not pile up. Images still in use stay (the removal fails and is ignored).
+// pruneAge is how old a node image of other binaries must be before a build
+// removes it: a younger one may belong to a run starting right now with
+// other binaries, which has checked the image but not yet created from it.
+const pruneAge = time.Hour
+
+// pruneOldImages removes old node images of earlier binaries so that
+// rebuilds do not pile up. Images still in use stay (the removal fails and
+// is ignored).
 func pruneOldImages(ctx context.Context, cli client.APIClient, keep string, log *slog.Logger) {
 	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelImage+"=1"))})
 	if err != nil {
@@ -213,7 +220,7 @@ func pruneOldImages(ctx context.Context, cli client.APIClient, keep string, log 
 		return
 	}
 	for _, img := range imgs {
-		if img.Labels[LabelDigest] == keep {
+		if img.Labels[LabelDigest] == keep || time.Since(time.Unix(img.Created, 0)) < pruneAge {
 			continue
 		}
 		if _, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
