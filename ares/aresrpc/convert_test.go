@@ -33,7 +33,7 @@ func fullRequest() *ares.Request {
 		},
 		Next:   ares.NextC{Cfg: cfg(4, ares.EC, 3, "s1", "s2", "s3", "s4", "s5"), Status: ares.Pending},
 		Ballot: ares.Ballot{N: 9, Proposer: "r1"},
-		Value:  cfg(5, ares.ABD, 0, "s6"),
+		Value:  cfg(5, ares.EC, 1, "s6", "s7"),
 	}
 }
 
@@ -41,14 +41,14 @@ func fullResponse() *ares.Response {
 	return &ares.Response{
 		ID:        42,
 		From:      "s2",
-		Next:      ares.NextC{Cfg: cfg(1, ares.ABD, 0, "s1"), Status: ares.Finalized},
+		Next:      ares.NextC{Cfg: cfg(1, ares.EC, 2, "s1", "s2", "s3"), Status: ares.Finalized},
 		Collected: true,
-		Tags:      []ares.Tag{{}, {TS: 1, WID: "x"}},
+		Tags:      []ares.Tag{{TS: 1, WID: "x"}, {}},
 		Objects: []ares.Object{
 			{Key: "a", Entries: []ares.Entry{
-				{Tag: ares.Tag{TS: 1, WID: "w"}, HasValue: false},
 				{Tag: ares.Tag{TS: 2, WID: "w"}, HasValue: true, Value: []byte("v")},
-			}},
+				{Tag: ares.Tag{TS: 1, WID: "w"}, HasValue: false},
+			}, Floor: ares.Tag{TS: 1, WID: "old"}},
 			{Key: "empty"},
 		},
 		OK:             true,
@@ -103,6 +103,45 @@ func TestResponseRoundTrip(t *testing.T) {
 				t.Fatalf("round trip changed the response:\n got %+v\nwant %+v", got, in)
 			}
 		})
+	}
+}
+
+// TestFixturesSetEveryField makes a field added to the ares messages fail
+// the round-trip tests until the conversions (and the fixtures) carry it:
+// every field of the full fixtures, down through slices and pointers, must
+// be non-zero.
+func TestFixturesSetEveryField(t *testing.T) {
+	for name, v := range map[string]any{"request": fullRequest(), "response": fullResponse()} {
+		var walk func(path string, v reflect.Value)
+		walk = func(path string, v reflect.Value) {
+			switch v.Kind() {
+			case reflect.Pointer:
+				if v.IsNil() {
+					t.Errorf("%s: %s is nil in the fixture", name, path)
+					return
+				}
+				walk(path, v.Elem())
+			case reflect.Struct:
+				for i := range v.NumField() {
+					f := v.Type().Field(i)
+					if !f.IsExported() {
+						continue
+					}
+					if v.Field(i).IsZero() {
+						t.Errorf("%s: field %s.%s is zero in the fixture; set it so the round trip covers it", name, path, f.Name)
+						continue
+					}
+					walk(path+"."+f.Name, v.Field(i))
+				}
+			case reflect.Slice:
+				// The first element must be full (the others may show
+				// edge cases such as zero tags).
+				if v.Len() > 0 && v.Type().Elem().Kind() == reflect.Struct {
+					walk(path+"[0]", v.Index(0))
+				}
+			}
+		}
+		walk(name, reflect.ValueOf(v))
 	}
 }
 
