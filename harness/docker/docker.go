@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,21 +90,22 @@ type Cluster struct {
 	log   *slog.Logger
 	runID string
 
-	mu      sync.Mutex
-	image   string
-	subnet  netip.Prefix
-	aresNet string // network ids
-	ctlNet  string
-	servers []*node
-	nodes   map[string]*node // servers and client agents by name
-	clients []string         // faultable clients, in creation order
-	control *node
-	ctlSeq  int
-	rules   map[string]*linkRules // by client name
-	chainOK map[string]int        // client name -> pid whose netns has the chain
-	netem   *bool                 // nil until probed
-	started bool
-	stopped bool
+	mu       sync.Mutex
+	image    string
+	subnet   netip.Prefix
+	aresNet  string // network ids
+	ctlNet   string
+	servers  []*node
+	nodes    map[string]*node // servers and client agents by name
+	clients  []string         // faultable clients, in creation order
+	control  *node
+	ctlSeq   int
+	agentSeq int                   // client agents made, for their addresses
+	rules    map[string]*linkRules // by client name
+	chainOK  map[string]int        // client name -> pid whose netns has the chain
+	netem    *bool                 // nil until probed
+	started  bool
+	stopped  bool
 }
 
 // node is one container.
@@ -433,17 +435,26 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 		c.mu.Unlock()
 		return nil, fmt.Errorf("docker backend: client %q already exists (or names a server)", name)
 	}
-	host := firstClientHost + len(c.clients)
+	// A counter, not len(clients): a failed client's container may still
+	// hold its address until Stop.
+	host := firstClientHost + c.agentSeq
 	if host > lastHost {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("docker backend: at most %d clients", lastHost-firstClientHost+1)
 	}
+	c.agentSeq++
 	n := &node{name: name, role: "agent", container: c.resName("cli-" + name), ip: c.hostIP(host)}
 	c.nodes[name] = n
 	c.clients = append(c.clients, name)
 	c.mu.Unlock()
 
 	if err := c.startAgent(ctx, n); err != nil {
+		// Forget the client, so that no fault is aimed at it; Stop
+		// removes whatever of its container exists.
+		c.mu.Lock()
+		delete(c.nodes, name)
+		c.clients = slices.DeleteFunc(c.clients, func(s string) bool { return s == name })
+		c.mu.Unlock()
 		return nil, err
 	}
 	return c.initClient(ctx, n, name, spec)
