@@ -181,7 +181,8 @@ var bugRuns = map[ares.Bug]func(o *harness.Options){
 		o.Servers, o.Pool, o.Keys, o.ReadRatio, o.Nemesis = 3, 3, 1, 0.8, "latency,loss"
 	},
 	ares.BugShortQuorum: func(o *harness.Options) {
-		o.Keys, o.ReadRatio, o.Nemesis = 1, 0.6, "partition,latency"
+		// A quorum of one of three: a read can miss a finished write.
+		o.Servers, o.Pool, o.Keys, o.ReadRatio, o.Nemesis = 3, 3, 1, 0.6, "partition,latency"
 	},
 	ares.BugNoTagCheck: func(o *harness.Options) {
 		o.Keys, o.ReadRatio, o.Nemesis = 1, 0.3, "latency,loss"
