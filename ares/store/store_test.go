@@ -38,6 +38,18 @@ func TestOpenCreatesDirectory(t *testing.T) {
 	}
 }
 
+// TestSecondOpenFails: two stores (two servers) on one directory would
+// corrupt each other; the second waits for the file lock, then fails.
+func TestSecondOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	defer s.Close()
+	if s2, err := OpenOptions(dir, Options{LockTimeout: 100 * time.Millisecond}); err == nil {
+		s2.Close()
+		t.Fatal("a second store opened a directory in use")
+	}
+}
+
 func TestOpenEmptyDir(t *testing.T) {
 	if _, err := Open(""); err == nil {
 		t.Fatal("Open(\"\") succeeded")
