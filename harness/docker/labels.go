@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/docker/docker/api/types/filters"
 )
@@ -64,24 +65,51 @@ func projectFilter() filters.Args {
 	return filters.NewArgs(filters.Arg("label", LabelProject+"="+ProjectValue))
 }
 
-// owner names this controller process.
+// owner names this controller process: "host:pid:start", where start is
+// the process's start time in clock ticks since boot, so that a reused pid
+// is not mistaken for the controller.
 func owner() string {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown"
 	}
-	return fmt.Sprintf("%s:%d", host, os.Getpid())
+	pid := os.Getpid()
+	start, _ := procStart(pid)
+	return fmt.Sprintf("%s:%d:%d", host, pid, start)
+}
+
+// procStart returns a live process's start time from /proc/PID/stat; ok is
+// false when there is no such process or it is a zombie (exited, not yet
+// reaped: its resources are leftovers all the same).
+func procStart(pid int) (start uint64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name may hold spaces and parentheses; the fields after
+	// the last ')' are: state ppid ... with starttime the 20th of them.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, err == nil
 }
 
 // ownerAlive reports whether the controller named by an owner label may
-// still run: its process exists on this host, or it is on another host (an
-// engine shared between hosts), which we cannot look into. An unparsable or
-// missing owner counts as dead.
+// still run: its process exists on this host (with the same start time),
+// or it is on another host (an engine shared between hosts), which we
+// cannot look into. An unparsable or missing owner counts as dead.
 func ownerAlive(label string) bool {
-	host, pidStr, ok := cutLast(label, ":")
-	if !ok {
+	parts := strings.Split(label, ":")
+	if len(parts) < 2 {
 		return false
 	}
+	host := parts[0]
 	me, err := os.Hostname()
 	if err != nil {
 		return false
@@ -89,22 +117,19 @@ func ownerAlive(label string) bool {
 	if host != me {
 		return true
 	}
-	pid, err := strconv.Atoi(pidStr)
+	pid, err := strconv.Atoi(parts[1])
 	if err != nil || pid <= 0 {
 		return false
 	}
-	if pid == os.Getpid() {
-		return true
+	start, ok := procStart(pid)
+	if !ok {
+		return false
 	}
-	_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
+	if len(parts) >= 3 {
+		want, err := strconv.ParseUint(parts[2], 10, 64)
+		if err == nil && want != 0 && want != start {
+			return false // the pid was reused
 		}
 	}
-	return s, "", false
+	return true
 }

@@ -107,9 +107,10 @@ func TestOwnerAlive(t *testing.T) {
 		{"", false},
 		{"garbage", false},
 		{host + ":notapid", false},
-		{host + ":999999999", false}, // no such process
-		{host + ":1", true},          // init always runs
-		{"another-host-xyz:1", true}, // cannot look: keep it
+		{host + ":999999999", false},      // no such process
+		{host + ":1", true},               // init always runs
+		{host + ":1:999999999999", false}, // init, but it started at another time: a reused pid
+		{"another-host-xyz:1", true},      // cannot look: keep it
 	} {
 		if got := ownerAlive(tc.label); got != tc.alive {
 			t.Errorf("ownerAlive(%q) = %v, want %v", tc.label, got, tc.alive)
