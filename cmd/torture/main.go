@@ -104,7 +104,7 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 		case <-done:
 			return
 		case s := <-ch:
-			fmt.Fprintf(stderr, "\ntorture: %v: stopping; the history so far will be checked (again to kill at once)\n", s)
+			fmt.Fprintf(stderr, "\ntorture: %v: stopping in order (again to kill at once)\n", s)
 			cancel()
 		}
 		select {
