@@ -112,6 +112,9 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 		case s := <-ch:
 			fmt.Fprintf(stderr, "\ntorture: %v again: killing every server and exiting\n", s)
 			local.KillAll()
+			// Still end with a verdict line, as every command does.
+			o := &harness.Outcome{Code: harness.ExitHarness, Verdict: "error", Reason: "killed by a second interrupt"}
+			fmt.Fprintln(os.Stdout, o.Line())
 			os.Exit(harness.ExitHarness)
 		}
 	}()
