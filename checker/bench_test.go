@@ -52,7 +52,7 @@ func BenchmarkCheck(b *testing.B) {
 // BenchmarkCheckOneKey is the worst shape for Porcupine's memory: the
 // whole history on a single register.
 func BenchmarkCheckOneKey(b *testing.B) {
-	for _, n := range []int{10_000, 30_000} {
+	for _, n := range []int{5_000, 10_000} {
 		ops := synthetic(42, n, 1, 10)
 		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
 			benchCheck(b, ops, Valid)

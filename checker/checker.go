@@ -5,6 +5,29 @@
 // writes results.json, report.html and Porcupine's visualizations.
 //
 // The checker knows nothing of clusters: it reads []history.Op.
+//
+// Verdict: invalid if any checker found a violation (definitive, however
+// little else is known); otherwise unknown if the history is malformed
+// (an invoke on a process with an operation in flight, a completion
+// without an invoke), a key's check ran out of time or memory, or the
+// floor is not met; otherwise valid.
+//
+// Linearizability follows Jepsen for indeterminate operations: an info
+// write may take effect at any time after its invoke, or never; info and
+// fail reads constrain nothing; fail writes never took effect; an invoke
+// without a completion (a truncated history) counts as info. Keys are
+// checked independently, GOMAXPROCS at a time; see buildKey and
+// segment.go for the exact simplifications that keep Porcupine's search
+// small.
+//
+// Floor: a run is not called valid unless at least
+// max(MinOK, MinOKShare × invoked) client operations completed ok (by
+// default 10 and 1%) and at least one of them is a read: otherwise an
+// unavailable cluster would pass trivially.
+//
+// Durability: see checkDurability. In short, an acknowledged write is lost
+// when a key's final read returns a value whose writes all completed
+// before that write began.
 package checker
 
 import (

@@ -29,7 +29,7 @@ type keyHistory struct {
 	ops       []porcupine.Operation
 	src       []*clientOp // src[i] is the operation behind ops[i]
 	infty     int64       // the return time of indeterminate writes
-	completed int         // operations with a finite return
+	completed int         // ok operations: the completions of the history
 	// failed are the fail writes by value, to explain reads of them.
 	failed map[string]*clientOp
 }
@@ -257,7 +257,7 @@ func searchShare(opts Options) int64 {
 }
 
 // checkLinearizability runs the cheap check on every key in parallel
-// (GOMAXPROCS at a time, within the memory budget), then diagnoses the
+// (GOMAXPROCS at a time, each within its memory share), then diagnoses the
 // invalid keys.
 func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Options) {
 	byKey := h.byKey()
@@ -338,8 +338,11 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	}
 	switch {
 	case len(bad) > 0:
-		r.Checkers[CheckLinearizability] = CheckerResult{Invalid, fmt.Sprintf(
-			"%d of %d keys not linearizable: %s", len(bad), len(khs), listShort(bad))}
+		reason := fmt.Sprintf("%d of %d keys not linearizable: %s", len(bad), len(khs), listShort(bad))
+		if len(undecided) > 0 {
+			reason += fmt.Sprintf("; %d undecided: %s", len(undecided), listShort(undecided))
+		}
+		r.Checkers[CheckLinearizability] = CheckerResult{Invalid, reason}
 	case len(undecided) > 0:
 		r.Checkers[CheckLinearizability] = CheckerResult{Unknown, fmt.Sprintf(
 			"%d of %d keys undecided: %s", len(undecided), len(khs), listShort(undecided))}
