@@ -16,7 +16,6 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 # Test flags: the README's test command is `make test`.
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-IMAGE   ?= ares-torture/ares-server:latest
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.5.1
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -35,7 +34,7 @@ build: deps ## static binaries of every command in bin/
 
 # ---- test ----------------------------------------------------------------
 
-test: build ## go vet and every test, integration tests included (the README's test command)
+test: build docker-tools ## go vet and every test, integration tests included (the README's test command)
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
 
@@ -52,13 +51,11 @@ proto: ## regenerate ares/aresrpc/aresv1 from its .proto
 
 # ---- image ---------------------------------------------------------------
 
-# The context holds only the binary and the Dockerfile; FROM scratch pulls
-# nothing.
-image: build ## the FROM scratch ares-server image, ares-torture/ares-server:latest
-	ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
-	cp $(BIN)/ares-server "$$ctx/ares-server"; \
-	cp docker/ares-server.Dockerfile "$$ctx/Dockerfile"; \
-	docker build --pull=false -t $(IMAGE) "$$ctx"
+# One image serves the docker backend and docker-compose.yml: ares-server and
+# torture-agent, FROM scratch, built through the Engine API by
+# bin/torture-image (pulls nothing; reused while the binaries are the same).
+image: build ## the FROM scratch image ares-torture:latest (ares-server, torture-agent); pulls nothing
+	$(BIN)/torture-image
 
 # ---- demo ----------------------------------------------------------------
 
@@ -72,7 +69,11 @@ clean: ## remove built files
 
 TORTURE_FLAGS ?= --time 30s --nemesis all --nemesis-interval 3s
 
-.PHONY: torture e2e
+.PHONY: torture e2e bench
+
+bench: build ## torture bench: the harness's cost (overhead) and the time each --server-bug takes to be found (bugs, 10 seeds)
+	$(BIN)/torture bench overhead
+	$(BIN)/torture bench bugs --seeds 10
 
 torture: build ## a ~30 s torture run on the local backend, every fault; ends with the verdict and the report path
 	$(BIN)/torture run $(TORTURE_FLAGS)
@@ -88,16 +89,13 @@ COMPOSE_PROJECT ?= ares
 COMPOSE_SERVERS := s1=127.0.0.1:7001,s2=127.0.0.1:7002,s3=127.0.0.1:7003,s4=127.0.0.1:7004,s5=127.0.0.1:7005
 NIGHTLY_FLAGS ?=
 
-.PHONY: docker-tools node-image compose-up compose-down compose-test docker-e2e torture-nightly
+.PHONY: docker-tools compose-up compose-down compose-test docker-e2e torture-nightly
 
 docker-tools: ## check the docker backend's host tools (nsenter, iptables), apt-get install them if missing
 	@missing=; for t in nsenter iptables iptables-save iptables-restore; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; $(SUDO) apt-get update && $(SUDO) apt-get install -y iptables util-linux; fi
 
-node-image: build ## the docker backend's image ares-torture:latest (ares-server + torture-agent, FROM scratch, Engine API)
-	$(BIN)/torture-image
-
-compose-up: node-image ## start docker-compose.yml's 5 servers on 127.0.0.1:7001-7005
+compose-up: image ## start docker-compose.yml's 5 servers on 127.0.0.1:7001-7005
 	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d
 	@echo "try: $(BIN)/ares --servers $(COMPOSE_SERVERS) put k hello"
 	@echo "     $(BIN)/ares --servers $(COMPOSE_SERVERS) get k"
@@ -106,7 +104,7 @@ compose-down: ## stop the compose cluster and remove its volumes
 	$(COMPOSE) -p $(COMPOSE_PROJECT) down -v
 
 # Spare ports and its own project name, so a cluster started by hand is not touched.
-compose-test: node-image ## CI: start the compose cluster, put/get through it with bin/ares, remove it
+compose-test: image ## CI: start the compose cluster, put/get through it with bin/ares, remove it
 	export ARES_PORT_S1=17001 ARES_PORT_S2=17002 ARES_PORT_S3=17003 ARES_PORT_S4=17004 ARES_PORT_S5=17005; \
 	p=ares-composetest; trap '$(COMPOSE) -p $$p down -v >/dev/null 2>&1 || true' EXIT; \
 	$(COMPOSE) -p $$p up -d; \

@@ -63,10 +63,21 @@ type ServerOptions struct {
 	ID string
 	// Delta bounds how many EC elements a server keeps per object (δ+1);
 	// the spec's bound on writes concurrent with a read. Default 5.
-	Delta  int
-	Bug    Bug
-	Logger *slog.Logger
+	Delta int
+	// MaxReplyBytes bounds the values a get-data reply carries per
+	// object: the newest value always goes, older EC elements only while
+	// the object's values stay within it; the rest go as tags only.
+	// Default DefaultMaxReplyBytes.
+	MaxReplyBytes int64
+	Bug           Bug
+	Logger        *slog.Logger
 }
+
+// DefaultMaxReplyBytes keeps a reply for one object of δ+1 elements of a
+// 64 MiB value with k=1 (each element the whole value) within the 256 MiB
+// a gRPC message may carry (aresrpc.MaxMsgSize). A reply for every object
+// (update-config's transfer) is not bounded by it.
+const DefaultMaxReplyBytes = 160 << 20
 
 // ClientOptions configure a Client.
 type ClientOptions struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -427,4 +428,87 @@ func TestServerECFloorKeepsDroppedTags(t *testing.T) {
 	if r.Objects[0].Floor != o.Floor || len(r.Objects[0].Entries) != len(o.Entries) {
 		t.Fatal("floor or entries changed across a restart or a late put")
 	}
+}
+
+// TestServerPutRacingGCLeavesNoValue: a put that passed the collected
+// check before gc-config began, and stores its value after gc-config
+// gathered what to drop, must not leave that value on disk, where no
+// reader would ever look.
+func TestServerPutRacingGCLeavesNoValue(t *testing.T) {
+	ctx := context.Background()
+	st := NewMemStorage()
+	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 3})
+	put(t, s, 0, EC, "k", Tag{1, "w"}, "one")
+	checked, resume := make(chan struct{}), make(chan struct{})
+	s.testHookPutChecked = func() { close(checked); <-resume }
+	done := make(chan error)
+	go func() {
+		_, err := s.Handle(ctx, &Request{Op: OpPutData, Config: 0, DAP: EC, Items: []Item{{Key: "k", Tag: Tag{2, "w"}, Value: []byte("two")}}})
+		done <- err
+	}()
+	<-checked
+	c2 := &Config{ID: 2, Servers: nodes(3), DAP: ABD}
+	if _, err := s.Handle(ctx, &Request{Op: OpGCConfig, Config: 0, Next: NextC{c2, Finalized}}); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	_ = st.Scan("v/", func(k string, _ []byte) error { left = append(left, k); return nil })
+	if len(left) > 0 {
+		t.Fatalf("values of the collected configuration left on disk: %v", left)
+	}
+}
+
+// TestServerECReplyBudget: older EC elements beyond an object's reply
+// budget go as tags only (k=1 makes each element the whole value, δ+1 of
+// them a reply too large to send); the newest value always goes, and one
+// object's values do not take another's room.
+func TestServerECReplyBudget(t *testing.T) {
+	st := &countingStorage{MemStorage: NewMemStorage()}
+	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 5, MaxReplyBytes: 250})
+	big := strings.Repeat("x", 100)
+	for ts := uint64(1); ts <= 6; ts++ {
+		put(t, s, 0, EC, "k", Tag{ts, "w"}, big)
+		put(t, s, 0, EC, "j", Tag{ts, "w"}, big)
+	}
+	st.gets = 0
+	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: EC, Keys: []string{"k", "j"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var with []string
+	for _, o := range r.Objects {
+		if len(o.Entries) != 6 {
+			t.Fatalf("%s: %d entries, want all 6 tags", o.Key, len(o.Entries))
+		}
+		for _, e := range o.Entries {
+			if e.HasValue {
+				with = append(with, fmt.Sprintf("%s%d", o.Key, e.Tag.TS))
+			}
+		}
+	}
+	// Per object: 6 (the newest, always), 5 (200 of 250), not 4 (300).
+	if got := strings.Join(with, ","); got != "k5,k6,j5,j6" {
+		t.Fatalf("values sent for %s, want k5,k6,j5,j6", got)
+	}
+	// The sizes kept in the metadata spare reading what will not be sent.
+	if st.gets != 4 {
+		t.Errorf("%d values read from storage, want the 4 sent", st.gets)
+	}
+}
+
+// countingStorage counts the Gets of stored values.
+type countingStorage struct {
+	*MemStorage
+	gets int
+}
+
+func (c *countingStorage) Get(key string) ([]byte, bool, error) {
+	if strings.HasPrefix(key, "v/") {
+		c.gets++
+	}
+	return c.MemStorage.Get(key)
 }

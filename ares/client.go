@@ -203,7 +203,7 @@ func (c *Client) follow(ctx context.Context, s *seq, cur *Config, ptrs []NextC) 
 // Write stores value under key.
 func (c *Client) Write(ctx context.Context, key string, value []byte) error {
 	s := c.snapshot()
-	defer c.merge(s)
+	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	var tmax Tag
 	visit := func(cfg *Config) ([]NextC, error) {
 		t, ptrs, err := c.getTag(ctx, cfg, key)
@@ -226,7 +226,7 @@ func (c *Client) Write(ctx context.Context, key string, value []byte) error {
 // Read returns the value of key (nil for the initial value).
 func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
 	s := c.snapshot()
-	defer c.merge(s)
+	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	var best pair
 	visit := func(cfg *Config) ([]NextC, error) {
 		got, ptrs, skip, err := c.getData(ctx, cfg, []string{key}, c.opts.PB)

@@ -71,6 +71,9 @@ type pair struct {
 // of the replies. With tagsOnly (PB), a server whose configuration has a
 // finalized successor leaves its values out; skip then says the data is
 // in that successor and this configuration's result must not be used.
+// This is safe for ABD as for EC: the successor was finalized only after
+// update-config moved into it everything this configuration held, and a
+// write that lands here later also lands there (its phase-2 loop).
 func (c *Client) getData(ctx context.Context, cfg *Config, keys []string, tagsOnly bool) (map[string]pair, []NextC, bool, error) {
 	for attempt := 0; ; attempt++ {
 		out, ptrs, skip, retry, err := c.getDataOnce(ctx, cfg, keys, tagsOnly)

@@ -60,6 +60,10 @@ type Entry struct {
 	Tag      Tag
 	HasValue bool
 	Value    []byte
+	// Size is the value's length as the server stored it, kept in the
+	// server's metadata so that a reply's byte budget is checked before
+	// the value is read; not sent (0 in entries stored before it existed).
+	Size int64 `json:",omitempty"`
 }
 
 // Object is a server's state of one key in one configuration: for ABD a

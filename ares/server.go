@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // maxTagOnly bounds the tag-only entries an EC object keeps beside its δ+1
@@ -24,18 +25,32 @@ const maxTagOnly = 64
 // configuration's consensus instance and the DAP state of every object, and
 // persists each change through its Storage before it answers.
 type Server struct {
-	id    string
-	delta int
-	bug   Bug
-	st    Storage
-	log   *slog.Logger
+	id       string
+	delta    int
+	maxReply int64 // ServerOptions.MaxReplyBytes
+	bug      Bug
+	st       Storage
+	log      *slog.Logger
 
 	mu   sync.Mutex
 	cfgs map[uint64]*cfgState
+
+	// testHookPutChecked, set by a test before any request, runs between
+	// putData's first collected check and the store: the window a racing
+	// gc-config falls into.
+	testHookPutChecked func()
 }
 
 // cfgState is a server's state of one configuration.
 type cfgState struct {
+	// collecting is set before gc-config gathers the values to drop and
+	// read by putItem under the object's lock, so that a value is either
+	// seen and dropped by the collection or not stored at all: none is
+	// left behind on disk where no reader looks. Atomic, not under mu:
+	// gc-config takes mu, then each object's lock; a put holds the
+	// object's lock and must not take mu.
+	collecting atomic.Bool
+
 	mu sync.Mutex // guards the fields below but not objs' contents
 	cfgMeta
 	objs map[string]*objState
@@ -87,7 +102,10 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 	if opts.Bug == BugVolatile {
 		st = &volatileStorage{Storage: st, m: map[string][]byte{}}
 	}
-	s := &Server{id: opts.ID, delta: opts.Delta, bug: opts.Bug, st: st, log: opts.Logger, cfgs: map[uint64]*cfgState{}}
+	if opts.MaxReplyBytes <= 0 {
+		opts.MaxReplyBytes = DefaultMaxReplyBytes
+	}
+	s := &Server{id: opts.ID, delta: opts.Delta, maxReply: opts.MaxReplyBytes, bug: opts.Bug, st: st, log: opts.Logger, cfgs: map[uint64]*cfgState{}}
 	err := st.Scan("c/", func(key string, val []byte) error {
 		var id uint64
 		if _, err := fmt.Sscanf(key, "c/%016x", &id); err != nil {
@@ -97,6 +115,7 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 		if err := json.Unmarshal(val, &cs.cfgMeta); err != nil {
 			return fmt.Errorf("config record %d: %w", id, err)
 		}
+		cs.collecting.Store(cs.Collected)
 		s.cfgs[id] = cs
 		return nil
 	})
@@ -263,26 +282,43 @@ func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool)
 	if req.DAP != EC && len(entries) > 1 {
 		entries = entries[len(entries)-1:]
 	}
-	for i := range entries {
-		if tagsOnly || !entries[i].HasValue {
-			entries[i].HasValue = false
+	// Newest first: the newest value always goes; older EC elements only
+	// while the object's values stay within the budget (k=1 makes every
+	// element the whole value). An entry sent without its value is one
+	// element fewer for the reader's decode rule, never a wrong one, but
+	// it can leave a tag undecodable until a newer write completes: the
+	// budget is per object, so one key's large values never take the
+	// room of another's.
+	budget := s.maxReply
+	for i := len(entries) - 1; i >= 0; i-- {
+		older := i < len(entries)-1
+		if tagsOnly || !entries[i].HasValue || older && entries[i].Size > budget {
+			entries[i].HasValue, entries[i].Size = false, 0
 			continue
 		}
 		v, ok, err := s.st.Get(valKey(req.Config, k, entries[i].Tag))
 		if err != nil {
 			return Object{}, fmt.Errorf("read value of %q: %w", k, err)
 		}
+		if ok && older && budget < int64(len(v)) {
+			ok, v = false, nil
+		}
 		// Missing only once the configuration was collected under us.
-		entries[i].HasValue, entries[i].Value = ok, v
+		entries[i].HasValue, entries[i].Value, entries[i].Size = ok, v, 0
+		budget -= int64(len(v))
 	}
 	return Object{Key: k, Entries: entries, Floor: o.Floor}, nil
 }
 
 func (s *Server) putData(cs *cfgState, req *Request) error {
-	if _, collected := cs.snapshot(); collected {
+	if cs.collecting.Load() {
 		// The data of a collected configuration lives in its finalized
 		// successor; the writer learns of it from Next and writes there.
+		// putItem checks again, under the object's lock.
 		return nil
+	}
+	if s.testHookPutChecked != nil {
+		s.testHookPutChecked()
 	}
 	ec := req.DAP == EC
 	for _, it := range req.Items {
@@ -300,6 +336,9 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 	o := s.obj(cs, it.Key)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if cs.collecting.Load() {
+		return nil // as in putData: the data lives in the successor now
+	}
 	m := objMeta{Entries: append([]Entry(nil), o.Entries...), Floor: o.Floor}
 	puts := map[string][]byte{}
 	var dels []string
@@ -310,7 +349,7 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 		}
 		m.Entries = append(m.Entries, Entry{})
 		copy(m.Entries[i+1:], m.Entries[i:])
-		m.Entries[i] = Entry{Tag: it.Tag, HasValue: true}
+		m.Entries[i] = Entry{Tag: it.Tag, HasValue: true, Size: int64(len(it.Value))}
 		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
 		// Keep the δ+1 newest elements; older entries keep only their tag.
 		kept := 0
@@ -344,7 +383,7 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 		if len(m.Entries) > 0 && cur != it.Tag {
 			dels = append(dels, valKey(cfg, it.Key, cur))
 		}
-		m.Entries = []Entry{{Tag: it.Tag, HasValue: true}}
+		m.Entries = []Entry{{Tag: it.Tag, HasValue: true, Size: int64(len(it.Value))}}
 		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
 	}
 	meta, err := json.Marshal(&m)
@@ -385,6 +424,7 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 		// Readers get tags only from a collected configuration, so the
 		// in-memory entries can stay as they are; the values go.
 		m.Collected, changed = true, true
+		cs.collecting.Store(true)
 		s.mu.Lock()
 		objs := make(map[string]*objState, len(cs.objs))
 		for k, o := range cs.objs {
@@ -405,6 +445,7 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 		return nil
 	}
 	if err := s.saveMeta(cfg, &m, dels); err != nil {
+		cs.collecting.Store(cs.Collected)
 		return err
 	}
 	cs.cfgMeta = m

@@ -147,7 +147,16 @@ type KeyResult struct {
 	// Visualization is the path of Porcupine's HTML relative to the run
 	// directory, set by Write.
 	Visualization string `json:"visualization,omitempty"`
+
+	// probe, for a key decided by probePrefixes, bounds the diagnosis's
+	// search: the prefix cut at completion probe.fail is not linearizable,
+	// the one cut at probe.pass is. Nil when the whole history was checked.
+	probe *probed
 }
+
+// probed is what probePrefixes learned: the failing prefix and the
+// largest passing one below it (-1 for none).
+type probed struct{ pass, fail int }
 
 // OpRef names one client operation of the history.
 type OpRef struct {

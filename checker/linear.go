@@ -313,7 +313,7 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				diags[i] = diagnose(dctx, khs[i], h, opts)
+				diags[i] = diagnose(dctx, khs[i], results[i].probe, h, opts)
 			}
 		})
 	}
@@ -352,21 +352,29 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	}
 }
 
-func checkKey(ctx context.Context, kh *keyHistory, share int64) KeyResult {
-	kr := KeyResult{Key: kh.key, Ops: len(kh.ops)}
+func checkKey(ctx context.Context, kh *keyHistory, share int64) (kr KeyResult) {
+	kr = KeyResult{Key: kh.key, Ops: len(kh.ops)}
 	if ctx.Err() != nil {
 		kr.Verdict, kr.Reason = Unknown, "time limit reached before the check started"
 		return kr
 	}
 	start := time.Now()
 	sc := kh.check(ctx, kh.ops, share)
-	kr.Seconds = time.Since(start).Seconds()
+	defer func() { kr.Seconds = time.Since(start).Seconds() }()
 	switch sc.res {
 	case porcupine.Ok:
 		kr.Verdict = Valid
 	case porcupine.Illegal:
 		kr.Verdict = Invalid
 	default:
+		if sc.overMem {
+			if p, n := probePrefixes(ctx, kh, share); p != nil {
+				kr.Verdict, kr.probe = Invalid, p
+				kr.Reason = fmt.Sprintf("the history up to its completion %d of %d is not linearizable (the search of the whole outgrew its memory share)",
+					p.fail+1, n)
+				return kr
+			}
+		}
 		kr.Verdict = Unknown
 		switch {
 		case sc.overMem:
@@ -379,6 +387,29 @@ func checkKey(ctx context.Context, kh *keyHistory, share int64) KeyResult {
 		}
 	}
 	return kr
+}
+
+// probePrefixes looks for a failing prefix of a key whose whole history
+// was too big to search: a history that is not linearizable makes the
+// search exhaust every order of a long stretch without a quiescent point
+// (ten clients on one key leave none), while the prefix ending shortly
+// after the violation is small. Linearizability is prefix-closed, so a
+// failing prefix decides the key. Prefixes grow by half from 16 completions;
+// the probe stops at the first one that is itself undecided. It returns
+// what it learned (nil if no prefix failed) and the key's completions.
+func probePrefixes(ctx context.Context, kh *keyHistory, share int64) (*probed, int) {
+	cs := completions(kh)
+	pass := -1
+	for n := 16; n < len(cs); n += n / 2 {
+		switch kh.check(ctx, prefixAt(kh, cs, n-1), share).res {
+		case porcupine.Illegal:
+			return &probed{pass: pass, fail: n - 1}, len(cs)
+		case porcupine.Unknown:
+			return nil, len(cs)
+		}
+		pass = n - 1
+	}
+	return nil, len(cs)
 }
 
 // diagnosis explains why a key is not linearizable.
@@ -480,7 +511,7 @@ const contextOps = 50
 // completions, within half of the time left in dctx), then runs
 // Porcupine's verbose check for the visualization (the rest) on the
 // segments that end at the failure, if they are few enough.
-func diagnose(dctx context.Context, kh *keyHistory, h *prepared, opts Options) *diagnosis {
+func diagnose(dctx context.Context, kh *keyHistory, probe *probed, h *prepared, opts Options) *diagnosis {
 	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
 	cs := completions(kh)
 	if len(cs) > 0 {
@@ -491,8 +522,11 @@ func diagnose(dctx context.Context, kh *keyHistory, h *prepared, opts Options) *
 			defer cancel()
 		}
 		// Invariant: prefixAt(hi) is not linearizable (the whole history
-		// is not), prefixAt(lo-1) is.
+		// is not, or the prefix the probe found), prefixAt(lo-1) is.
 		lo, hi := 0, len(cs)-1
+		if probe != nil {
+			lo, hi = probe.pass+1, probe.fail
+		}
 		for lo < hi {
 			mid := (lo + hi) / 2
 			res := kh.check(sctx, prefixAt(kh, cs, mid), searchShare(opts)).res

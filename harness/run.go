@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,17 +251,41 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 
 	clients := make([]Client, r.opts.Clients)
 	gens := make([]*workloads.Generator, r.opts.Clients)
-	for i := range clients {
-		spec := ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Bug: r.clientBug}
-		c, err := cluster.NewClient(ctx, ClientName(i), spec)
-		if err != nil {
-			return fmt.Errorf("client %s: %w", ClientName(i), err)
-		}
-		defer c.Close()
-		clients[i] = c
+	for i := range gens {
 		if gens[i], err = workloads.New(r.wopts, r.opts.Seed, i); err != nil {
 			return fmt.Errorf("workload: %w", err)
 		}
+	}
+	// Clients start side by side: a docker agent takes seconds to come up,
+	// and ten of them one after another were most of a short run's set-up.
+	// The first failure stops the others' starts.
+	sctx, stopStarts := context.WithCancelCause(ctx)
+	defer stopStarts(nil)
+	spec := ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Bug: r.clientBug}
+	var starting sync.WaitGroup
+	for i := range clients {
+		starting.Go(func() {
+			c, err := cluster.NewClient(sctx, ClientName(i), spec)
+			if err != nil {
+				stopStarts(fmt.Errorf("client %s: %w", ClientName(i), err))
+				return
+			}
+			clients[i] = c
+		})
+	}
+	starting.Wait()
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if slices.Contains(clients, nil) {
+		return context.Cause(sctx) // the first failure
 	}
 
 	reconf := newReconfigurer(control, pool, initial)

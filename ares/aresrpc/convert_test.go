@@ -106,6 +106,10 @@ func TestResponseRoundTrip(t *testing.T) {
 	}
 }
 
+// notOnTheWire are the fields of the ares messages that never travel:
+// Entry.Size lives in the server's metadata only.
+var notOnTheWire = map[string]bool{"Entry.Size": true}
+
 // TestFixturesSetEveryField makes a field added to the ares messages fail
 // the round-trip tests until the conversions (and the fixtures) carry it:
 // every field of the full fixtures, down through slices and pointers, must
@@ -124,7 +128,7 @@ func TestFixturesSetEveryField(t *testing.T) {
 			case reflect.Struct:
 				for i := range v.NumField() {
 					f := v.Type().Field(i)
-					if !f.IsExported() {
+					if !f.IsExported() || notOnTheWire[v.Type().Name()+"."+f.Name] {
 						continue
 					}
 					if v.Field(i).IsZero() {

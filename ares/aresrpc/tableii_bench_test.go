@@ -48,8 +48,15 @@ func startPool(b *testing.B, n int) []ares.Node {
 // pending and the initial one finalized: reconfigurers that crashed before
 // finalizing). Variants: plain ARES, ARES+PB, ARES+PB+GC. Configurations
 // are ABD on 5 of a pool of 7 servers, each a different 5.
+//
+// "finalized" uses one long-lived reconfigurer: by the spec its GC points
+// only the configurations it still knows (its predecessor, after its own
+// cseq was trimmed) at the new one, so old configurations form a chain
+// c0 -> c1 -> ... that a fresh reader walks. "finalized-fresh" starts a new
+// reconfigurer for each change, which knows c0 and points it straight at
+// the newest finalized configuration: the reader's walk is one hop.
 func BenchmarkReadAfterReconfigs(b *testing.B) {
-	for _, scenario := range []string{"pending", "finalized"} {
+	for _, scenario := range []string{"pending", "finalized", "finalized-fresh"} {
 		for _, size := range []int{1 << 10, 1 << 20} {
 			for _, v := range []struct {
 				name   string
@@ -57,14 +64,15 @@ func BenchmarkReadAfterReconfigs(b *testing.B) {
 			}{{"ARES", false, false}, {"ARES+PB", true, false}, {"ARES+PB+GC", true, true}} {
 				name := fmt.Sprintf("%s/%dKiB/%s", scenario, size>>10, v.name)
 				b.Run(name, func(b *testing.B) {
-					benchReadAfterReconfigs(b, scenario == "pending", size, v.pb, v.gc)
+					benchReadAfterReconfigs(b, scenario, size, v.pb, v.gc)
 				})
 			}
 		}
 	}
 }
 
-func benchReadAfterReconfigs(b *testing.B, pending bool, size int, pb, gc bool) {
+func benchReadAfterReconfigs(b *testing.B, scenario string, size int, pb, gc bool) {
+	pending := scenario == "pending"
 	pool := startPool(b, 7)
 	tr := aresrpc.NewTransport()
 	b.Cleanup(func() { tr.Close() })
@@ -95,6 +103,9 @@ func benchReadAfterReconfigs(b *testing.B, pending bool, size int, pb, gc bool) 
 		n = 11
 	}
 	for i := 1; i <= n; i++ {
+		if scenario == "finalized-fresh" {
+			rc = client(fmt.Sprintf("reconfigurer-%d", i))
+		}
 		var err error
 		if pending {
 			_, err = rc.InstallPending(ctx, cfgOf(i))

@@ -171,33 +171,6 @@ func TestAllFaultsValid(t *testing.T) {
 	}
 }
 
-// bugRuns are the options that make each bug show in a short run: the
-// faults that open its window, few keys so that operations collide. Three
-// servers make a quorum two, so a write that lingers at one server (latency
-// and loss hold its messages to the others) or a state forgotten by two
-// restarts decides what a read sees.
-var bugRuns = map[ares.Bug]func(o *harness.Options){
-	ares.BugNoWriteBack: func(o *harness.Options) {
-		o.Servers, o.Pool, o.Keys, o.ReadRatio, o.Nemesis = 3, 3, 1, 0.8, "latency,loss"
-	},
-	ares.BugShortQuorum: func(o *harness.Options) {
-		// A quorum of one of three: a read can miss a finished write.
-		o.Servers, o.Pool, o.Keys, o.ReadRatio, o.Nemesis = 3, 3, 1, 0.6, "partition,latency"
-	},
-	ares.BugNoTagCheck: func(o *harness.Options) {
-		o.Keys, o.ReadRatio, o.Nemesis = 1, 0.3, "latency,loss"
-	},
-	ares.BugVolatile: func(o *harness.Options) {
-		// Few operations per key: writes and read write-backs restore
-		// what a restarted server forgot.
-		o.Servers, o.Pool, o.Keys, o.ReadRatio, o.Rate, o.Nemesis = 3, 3, 16, 0.5, 20, "kill"
-		o.Time = harness.Duration(10 * time.Second)
-	},
-	ares.BugReuseTag: func(o *harness.Options) {
-		o.Keys, o.ReadRatio, o.Nemesis = 1, 0.5, "latency"
-	},
-}
-
 // bugSeeds bounds the seeds tried per bug; each shape finds its bug in
 // about two seeds of three.
 const bugSeeds = 5
@@ -207,9 +180,9 @@ func TestBugsFound(t *testing.T) {
 	needBinaries(t)
 	for _, b := range ares.Bugs {
 		t.Run(string(b.Name), func(t *testing.T) {
-			shape, ok := bugRuns[b.Name]
+			shape, ok := harness.BugShape(b.Name)
 			if !ok {
-				t.Fatalf("no run shape for bug %s: add one to bugRuns", b.Name)
+				t.Fatalf("no run shape for bug %s: add one to harness.BugShape (harness/bugshapes.go)", b.Name)
 			}
 			store := t.TempDir()
 			for seed := int64(1); seed <= bugSeeds; seed++ {

@@ -6,6 +6,7 @@
 //	torture check RUN_DIR         re-check a stored history
 //	torture rerun RUN_DIR         run a stored test again, same options and seed
 //	torture serve                 browse the run store
+//	torture bench SUITE [flags]   the performance suite: bugs, overhead
 //	torture clean                 kill what earlier runs left behind
 //
 // Exit codes: 0 valid, 1 a violation was found, 2 unknown (the checker gave
@@ -61,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "clean":
 		return cmdClean(ctx, args[1:], stdout, stderr, log)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr, log)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -78,6 +81,7 @@ commands:
   check RUN_DIR       re-check a stored history (RUN_DIR or its history.jsonl)
   rerun RUN_DIR       run a stored test again with the same options and seed
   serve               browse the run store over HTTP
+  bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost)
   clean               kill server processes (and docker resources) of earlier runs
 
 exit codes: 0 valid, 1 violation found, 2 unknown, 3 harness failure or bad command line

@@ -54,3 +54,19 @@ func TestCleanKillsOnlyOrphans(t *testing.T) {
 		t.Fatal("the live controller's server died")
 	}
 }
+
+// TestFreePortsDiffer: the ports of one cluster are all different (a run
+// once failed with two servers given the same port).
+func TestFreePortsDiffer(t *testing.T) {
+	addrs, err := freePorts(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if seen[a] {
+			t.Fatalf("port %s given twice", a)
+		}
+		seen[a] = true
+	}
+}

@@ -88,14 +88,14 @@ func New(opts Options) (*Cluster, error) {
 		prox:    newProxies(),
 		clients: map[string]map[string]*link{},
 	}
+	addrs, err := freePorts(opts.Pool)
+	if err != nil {
+		return nil, err
+	}
 	for i := 1; i <= opts.Pool; i++ {
-		addr, err := freePort()
-		if err != nil {
-			return nil, err
-		}
 		s := &server{
 			id:      fmt.Sprintf("s%d", i),
-			addr:    addr,
+			addr:    addrs[i-1],
 			bin:     opts.ServerBin,
 			bug:     string(opts.ServerBug),
 			runDir:  runDir,

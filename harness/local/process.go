@@ -228,15 +228,21 @@ func (s *server) running() bool {
 	return s.cmd != nil
 }
 
-// freePort returns a loopback address with a port nobody listens on now.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+// freePorts returns n loopback addresses with ports nobody listens on now,
+// all different: every listener stays open until all n are chosen, or the
+// kernel may hand a port just closed out again (two servers of one run
+// were seen given the same port).
+func freePorts(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr, nil
+	return addrs, nil
 }
 
 // live holds the pids of every server this process started and has not
