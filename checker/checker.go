@@ -198,6 +198,10 @@ type Anomaly struct {
 	// Lost are the acknowledged writes a final read did not see
 	// (durability).
 	Lost []OpRef `json:"lost,omitempty"`
+	// OpUpperBound says the search for the first failing operation ran
+	// out of time or memory: the key stops being linearizable at Op or
+	// earlier (linearizability).
+	OpUpperBound bool `json:"op_upper_bound,omitempty"`
 	// LinearizablePrefix is how many of the key's operations (in
 	// completion order) form a linearizable prefix; KeyOps is the total.
 	LinearizablePrefix int    `json:"linearizable_prefix,omitempty"`

@@ -68,7 +68,7 @@ func TestStaleRead(t *testing.T) {
 	}
 	// The history is fine up to the completion of both writes; the read
 	// at line 5 (its invoke) is where it breaks.
-	if a.Op == nil || a.Op.F != history.FRead || a.Op.Value != "a" || a.LinearizablePrefix != 2 {
+	if a.Op == nil || a.Op.F != history.FRead || a.Op.Value != "a" || a.LinearizablePrefix != 2 || a.OpUpperBound {
 		t.Errorf("anomaly %+v, op %+v", a, a.Op)
 	}
 }
@@ -367,6 +367,11 @@ func TestDiagnosisIsBounded(t *testing.T) {
 	for _, a := range res.Anomalies {
 		if !strings.Contains(a.Note, "out of time") || a.LinearizablePrefix != 0 {
 			t.Errorf("anomaly %+v", a)
+		}
+		// The operation named was not searched down to: it only bounds
+		// where the key fails.
+		if a.Op != nil && !a.OpUpperBound {
+			t.Errorf("anomaly %+v: op not marked an upper bound", a)
 		}
 	}
 	for k, d := range res.diags {

@@ -722,6 +722,8 @@ func (d *diagnosis) anomaly() Anomaly {
 			a.LinearizablePrefix = d.prefix
 			a.Description += fmt.Sprintf("; the history up to its first %d of %d completions is linearizable",
 				d.prefix, d.kh.completed)
+		} else {
+			a.OpUpperBound = true
 		}
 	}
 	a.Note = strings.Join(d.note, "; ")

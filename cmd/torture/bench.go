@@ -114,10 +114,13 @@ type bugRun struct {
 	// first violation; absent when none was found or none had a time.
 	FirstViolationNS *int64 `json:"first_violation_ns,omitempty"`
 	// FirstViolationBy is the checker that named it.
-	FirstViolationBy string  `json:"first_violation_by,omitempty"`
-	RunTimeSeconds   float64 `json:"run_time_s"` // the run's --time
-	RunDir           string  `json:"run_dir,omitempty"`
-	Interrupted      bool    `json:"interrupted,omitempty"`
+	FirstViolationBy string `json:"first_violation_by,omitempty"`
+	// FirstViolationUpperBound: the violation may have come earlier (the
+	// checker's search for it ran out of time or memory).
+	FirstViolationUpperBound bool    `json:"first_violation_upper_bound,omitempty"`
+	RunTimeSeconds           float64 `json:"run_time_s"` // the run's --time
+	RunDir                   string  `json:"run_dir,omitempty"`
+	Interrupted              bool    `json:"interrupted,omitempty"`
 }
 
 // Outcomes of a run of `bench bugs`.
@@ -152,16 +155,19 @@ func classify(code int, interrupted bool) string {
 // names: the smallest completion (else invocation) time of the operations
 // at which a key stopped being linearizable, falling back to the
 // durability anomalies' final reads when no linearizability anomaly has an
-// operation (a lost write shows only at the final read).
-func firstViolation(r *checker.Result) (ns int64, by string, ok bool) {
+// operation (a lost write shows only at the final read). upper says the
+// time is only an upper bound: the checker's search for some key's first
+// failing operation ran out, so that key may have failed earlier.
+func firstViolation(r *checker.Result) (ns int64, by string, upper, ok bool) {
 	if r == nil {
-		return 0, "", false
+		return 0, "", false, false
 	}
 	for _, name := range []string{checker.CheckLinearizability, checker.CheckDurability} {
 		for _, a := range r.Anomalies {
 			if a.Checker != name || a.Op == nil {
 				continue
 			}
+			upper = upper || a.OpUpperBound
 			t := a.Op.Invoke
 			if a.Op.Complete != nil {
 				t = *a.Op.Complete
@@ -171,10 +177,10 @@ func firstViolation(r *checker.Result) (ns int64, by string, ok bool) {
 			}
 		}
 		if ok {
-			return ns, by, true
+			return ns, by, upper, true
 		}
 	}
-	return 0, "", false
+	return 0, "", false, false
 }
 
 // median of xs (the mean of the middle two for an even count); false for
@@ -222,8 +228,10 @@ type bugSummary struct {
 	HarnessFailures int `json:"harness_failures"`
 	Interrupted     int `json:"interrupted"`
 	// FirstViolationS spreads over the found runs whose violation has a
-	// time; WallMedianS over the runs with a verdict.
+	// time; WallMedianS over the runs with a verdict. UpperBounds of those
+	// times are only upper bounds (see bugRun.FirstViolationUpperBound).
 	FirstViolationS *spread  `json:"first_violation_s,omitempty"`
+	UpperBounds     int      `json:"first_violation_upper_bounds,omitempty"`
 	WallMedianS     *float64 `json:"wall_median_s,omitempty"`
 }
 
@@ -249,6 +257,9 @@ func summarizeBugs(bugs []ares.Bug, runs []bugRun) []bugSummary {
 				s.Found++
 				if r.FirstViolationNS != nil {
 					first = append(first, time.Duration(*r.FirstViolationNS).Seconds())
+					if r.FirstViolationUpperBound {
+						s.UpperBounds++
+					}
 				}
 			case outUnknown:
 				s.Unknown++
@@ -293,6 +304,10 @@ func printBugTable(w io.Writer, sums []bugSummary) {
 		}
 		if s.Interrupted > 0 {
 			not = append(not, fmt.Sprintf("%d interrupted", s.Interrupted))
+		}
+		if s.UpperBounds > 0 {
+			// Counted, but their times may be late: say so next to them.
+			found += fmt.Sprintf(" (%d time(s) upper bounds)", s.UpperBounds)
 		}
 		if len(not) == 0 {
 			not = []string{"-"}
@@ -450,8 +465,8 @@ func benchBugRun(ctx context.Context, o harness.Options, label string, stdout io
 		res, err := checker.ReadResult(out.RunDir)
 		if err != nil {
 			r.Reason = fmt.Sprintf("%s (first violation unknown: %v)", r.Reason, err)
-		} else if ns, by, ok := firstViolation(res); ok {
-			r.FirstViolationNS, r.FirstViolationBy = &ns, by
+		} else if ns, by, upper, ok := firstViolation(res); ok {
+			r.FirstViolationNS, r.FirstViolationBy, r.FirstViolationUpperBound = &ns, by, upper
 		}
 	}
 	return r
@@ -463,7 +478,11 @@ func bugRunLine(label string, r bugRun) string {
 	switch r.Outcome {
 	case outFound:
 		if r.FirstViolationNS != nil {
-			what = fmt.Sprintf("found at %.1fs (%s)", time.Duration(*r.FirstViolationNS).Seconds(), r.FirstViolationBy)
+			at := ""
+			if r.FirstViolationUpperBound {
+				at = "<="
+			}
+			what = fmt.Sprintf("found at %s%.1fs (%s)", at, time.Duration(*r.FirstViolationNS).Seconds(), r.FirstViolationBy)
 		} else {
 			what = "found (no time)"
 		}

@@ -74,14 +74,48 @@ func TestFirstViolation(t *testing.T) {
 		{"other checkers ignored", []checker.Anomaly{{Checker: checker.CheckHistory, Op: &checker.OpRef{Invoke: 1}}}, 0, "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, by, ok := firstViolation(&checker.Result{Verdict: checker.Invalid, Anomalies: c.as})
-			if got != c.want || by != c.by || ok != c.ok {
-				t.Fatalf("got %d %q %v; want %d %q %v", got, by, ok, c.want, c.by, c.ok)
+			got, by, upper, ok := firstViolation(&checker.Result{Verdict: checker.Invalid, Anomalies: c.as})
+			if got != c.want || by != c.by || ok != c.ok || upper {
+				t.Fatalf("got %d %q upper=%v %v; want %d %q exact %v", got, by, upper, ok, c.want, c.by, c.ok)
 			}
 		})
 	}
-	if _, _, ok := firstViolation(nil); ok {
+	if _, _, _, ok := firstViolation(nil); ok {
 		t.Fatal("nil result has a violation")
+	}
+}
+
+// TestFirstViolationUpperBound: a key whose search ran out makes the time
+// an upper bound, even when another key's exact time is the smallest (the
+// key that ran out may have failed earlier still).
+func TestFirstViolationUpperBound(t *testing.T) {
+	at := func(n int64) *checker.OpRef { return &checker.OpRef{Invoke: n - 1, Complete: &n} }
+	exact := checker.Anomaly{Checker: checker.CheckLinearizability, Key: "a", Op: at(300)}
+	bound := checker.Anomaly{Checker: checker.CheckLinearizability, Key: "b", Op: at(900), OpUpperBound: true}
+	for _, c := range []struct {
+		name  string
+		as    []checker.Anomaly
+		want  int64
+		upper bool
+	}{
+		{"exact only", []checker.Anomaly{exact}, 300, false},
+		{"bound only", []checker.Anomaly{bound}, 900, true},
+		{"exact smaller, bound elsewhere", []checker.Anomaly{bound, exact}, 300, true},
+	} {
+		got, _, upper, ok := firstViolation(&checker.Result{Anomalies: c.as})
+		if !ok || got != c.want || upper != c.upper {
+			t.Errorf("%s: got %d upper=%v ok=%v; want %d upper=%v", c.name, got, upper, ok, c.want, c.upper)
+		}
+	}
+	runs := []bugRun{
+		{Bug: "x", Outcome: outFound, FirstViolationNS: ptr(int64(2e9)), FirstViolationUpperBound: true},
+		{Bug: "x", Outcome: outFound, FirstViolationNS: ptr(int64(1e9))},
+	}
+	sums := summarizeBugs([]ares.Bug{"x"}, runs)
+	var b strings.Builder
+	printBugTable(&b, sums)
+	if sums[0].UpperBounds != 1 || !strings.Contains(b.String(), "2/2 (1 time(s) upper bounds)") {
+		t.Fatalf("summary %+v; table:\n%s", sums[0], b.String())
 	}
 }
 
@@ -99,7 +133,7 @@ func TestFirstViolationFromResultsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, by, ok := firstViolation(r); !ok || got != 1750000000 || by != checker.CheckLinearizability {
+	if got, by, _, ok := firstViolation(r); !ok || got != 1750000000 || by != checker.CheckLinearizability {
 		t.Fatalf("got %d %q %v", got, by, ok)
 	}
 }
@@ -361,3 +395,5 @@ func readBenchFile(t *testing.T, store, prefix string, v any) {
 		t.Fatalf("%s: %v", files[0], err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
