@@ -500,6 +500,55 @@ func TestServerECReplyBudget(t *testing.T) {
 	}
 }
 
+// TestServerPagesEveryKey: a query for every key pages at the reply
+// budget, in key order from After, the first object of a page always
+// going; a query that names its keys is never paged.
+func TestServerPagesEveryKey(t *testing.T) {
+	s, _ := NewServer(NewMemStorage(), ServerOptions{ID: "s1", Delta: 5, MaxReplyBytes: 250})
+	want := []string{"a", "b", "c", "d", "e", "f", "g"}
+	for i, k := range want {
+		size := 100
+		if k == "d" {
+			size = 400 // alone over the budget: a page of its own
+		}
+		put(t, s, 0, ABD, k, Tag{uint64(i + 1), "w"}, strings.Repeat("x", size))
+	}
+	var got, pages []string
+	after := ""
+	for n := 0; ; n++ {
+		if n > len(want) {
+			t.Fatalf("no end after %d pages: %v", n, pages)
+		}
+		r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range r.Objects {
+			if len(o.Entries) != 1 || !o.Entries[0].HasValue {
+				t.Fatalf("%s sent without its value: %+v", o.Key, o)
+			}
+			keys = append(keys, o.Key)
+		}
+		got = append(got, keys...)
+		pages = append(pages, strings.Join(keys, ""))
+		if !r.More {
+			break
+		}
+		after = keys[len(keys)-1]
+	}
+	if strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("keys %v, want %v", got, want)
+	}
+	if p := strings.Join(pages, ","); p != "ab,c,d,ef,g" {
+		t.Fatalf("pages %s, want ab,c,d,ef,g (250 bytes each, d alone)", p)
+	}
+	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, Keys: want})
+	if err != nil || r.More || len(r.Objects) != len(want) {
+		t.Fatalf("named keys: %d objects, more=%v, %v", len(r.Objects), r.More, err)
+	}
+}
+
 // countingStorage counts the Gets of stored values.
 type countingStorage struct {
 	*MemStorage

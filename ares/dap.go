@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -66,48 +67,72 @@ type pair struct {
 	Value []byte
 }
 
-// getData is the DAP's get-data for the given keys (nil: every key the
-// quorum holds). It returns the newest pair of each key and the pointers
-// of the replies. With tagsOnly (PB), a server whose configuration has a
-// finalized successor leaves its values out; skip then says the data is
-// in that successor and this configuration's result must not be used.
-// This is safe for ABD as for EC: the successor was finalized only after
-// update-config moved into it everything this configuration held, and a
-// write that lands here later also lands there (its phase-2 loop).
+// getData is the DAP's get-data for the given keys. It returns the newest
+// pair of each key and the pointers of the replies. With tagsOnly (PB), a
+// server whose configuration has a finalized successor leaves its values
+// out; skip then says the data is in that successor and this
+// configuration's result must not be used. This is safe for ABD as for
+// EC: the successor was finalized only after update-config moved into it
+// everything this configuration held, and a write that lands here later
+// also lands there (its phase-2 loop).
 func (c *Client) getData(ctx context.Context, cfg *Config, keys []string, tagsOnly bool) (map[string]pair, []NextC, bool, error) {
+	out, ptrs, _, skip, err := c.getDataRetry(ctx, cfg, dataQuery{keys: keys, tagsOnly: tagsOnly})
+	return out, ptrs, skip, err
+}
+
+// dataQuery is what one get-data asks for: keys, or with keys nil one page
+// of every key after after.
+type dataQuery struct {
+	keys     []string
+	tagsOnly bool
+	after    string
+}
+
+// page is where a get-data of every key stopped: with more, the result
+// holds the keys up to end and the quorum holds keys after it.
+type page struct {
+	end  string
+	more bool
+}
+
+func (c *Client) getDataRetry(ctx context.Context, cfg *Config, q dataQuery) (map[string]pair, []NextC, page, bool, error) {
 	for attempt := 0; ; attempt++ {
-		out, ptrs, skip, retry, err := c.getDataOnce(ctx, cfg, keys, tagsOnly)
+		out, ptrs, pg, skip, retry, err := c.getDataOnce(ctx, cfg, q)
 		if err != nil || !retry {
-			return out, ptrs, skip, err
+			return out, ptrs, pg, skip, err
 		}
 		if attempt >= c.opts.DecodeRetries {
-			return nil, nil, false, fmt.Errorf("get-data on configuration %d: %w after %d attempts", cfg.ID, ErrNotDecodable, attempt+1)
+			return nil, nil, page{}, false, fmt.Errorf("get-data on configuration %d: %w after %d attempts", cfg.ID, ErrNotDecodable, attempt+1)
 		}
 		t := time.NewTimer(time.Duration(attempt+1) * c.opts.Retry / 4)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, false, ctx.Err()
+			return nil, nil, page{}, false, ctx.Err()
 		case <-t.C:
 		}
 	}
 }
 
-func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, tagsOnly bool) (out map[string]pair, ptrs []NextC, skip, retry bool, err error) {
+func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out map[string]pair, ptrs []NextC, pg page, skip, retry bool, err error) {
+	keys := q.keys
 	resps, err := c.quorum(ctx, cfg, OpQueryData, cfg.Quorum(), func(int) *Request {
-		return &Request{Keys: keys, AllKeys: keys == nil, TagsOnly: tagsOnly}
+		return &Request{Keys: keys, AllKeys: keys == nil, TagsOnly: q.tagsOnly, After: q.after}
 	})
 	if err != nil {
-		return nil, nil, false, false, err
+		return nil, nil, pg, false, false, err
 	}
 	ptrs = pointers(resps)
 	for _, r := range resps {
 		if r.Collected {
-			return nil, ptrs, false, false, errCollected
+			return nil, ptrs, pg, false, false, errCollected
 		}
-		if tagsOnly && r.Next.Status == Finalized {
-			return nil, ptrs, true, false, nil
+		if q.tagsOnly && r.Next.Status == Finalized {
+			return nil, ptrs, pg, true, false, nil
 		}
+	}
+	if keys == nil {
+		pg = trimToPage(resps)
 	}
 	out = map[string]pair{}
 	if cfg.DAP != EC {
@@ -128,7 +153,7 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, ta
 				out[k] = pair{}
 			}
 		}
-		return out, ptrs, false, false, nil
+		return out, ptrs, pg, false, false, nil
 	}
 	// EC: per key, gather each server's list by its element index.
 	lists := map[string][]*Object{}
@@ -138,7 +163,7 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, ta
 	for _, r := range resps {
 		idx := cfg.Index(r.From)
 		if idx < 0 {
-			return nil, nil, false, false, fmt.Errorf("reply from %s, not a server of configuration %d", r.From, cfg.ID)
+			return nil, nil, pg, false, false, fmt.Errorf("reply from %s, not a server of configuration %d", r.From, cfg.ID)
 		}
 		for i := range r.Objects {
 			o := &r.Objects[i]
@@ -151,14 +176,38 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, keys []string, ta
 	for k, l := range lists {
 		p, ok, err := decodeNewest(cfg, l)
 		if err != nil {
-			return nil, nil, false, false, fmt.Errorf("key %q: %w", k, err)
+			return nil, nil, pg, false, false, fmt.Errorf("key %q: %w", k, err)
 		}
 		if !ok {
-			return nil, nil, false, true, nil
+			return nil, nil, pg, false, true, nil
 		}
 		out[k] = p
 	}
-	return out, ptrs, false, false, nil
+	return out, ptrs, pg, false, false, nil
+}
+
+// trimToPage cuts the replies of a get-data of every key to one page. A
+// reply holds its server's keys in order from the request's After; one
+// with More stopped early, at its last key. Up to the smallest such key,
+// every reply is complete, so the quorum's answer for those keys is as
+// good as an unpaged one; the keys after it are asked for again.
+func trimToPage(resps []*Response) page {
+	var pg page
+	for _, r := range resps {
+		if r.More && len(r.Objects) > 0 {
+			if last := r.Objects[len(r.Objects)-1].Key; !pg.more || last < pg.end {
+				pg = page{end: last, more: true}
+			}
+		}
+	}
+	if !pg.more {
+		return pg
+	}
+	for _, r := range resps {
+		n := sort.Search(len(r.Objects), func(i int) bool { return r.Objects[i].Key > pg.end })
+		r.Objects = r.Objects[:n]
+	}
+	return pg
 }
 
 // decodeNewest applies the EC decode rule to the lists of one key, indexed

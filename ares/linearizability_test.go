@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,8 @@ type cluster struct {
 	kill   map[string]func()
 	down   map[string]bool
 	bug    ares.Bug
+	// maxReply is the servers' reply budget (0: the default).
+	maxReply int64
 }
 
 func newCluster(t *testing.T, n int, seed uint64) *cluster {
@@ -43,7 +46,7 @@ func newCluster(t *testing.T, n int, seed uint64) *cluster {
 // boot starts an incarnation of server id on its durable storage.
 func (c *cluster) boot(id string) ares.Handler {
 	st, kill := memnet.Fence(c.stores[id])
-	s, err := ares.NewServer(st, ares.ServerOptions{ID: id, Delta: 5, Bug: c.bug})
+	s, err := ares.NewServer(st, ares.ServerOptions{ID: id, Delta: 5, Bug: c.bug, MaxReplyBytes: c.maxReply})
 	if err != nil {
 		c.t.Fatalf("boot %s: %v", id, err)
 	}
@@ -487,6 +490,101 @@ func TestReconfigToDisjointServers(t *testing.T) {
 	if err != nil || len(seq) != 1 || seq[0].Cfg.ID != 1 || seq[0].Status != ares.Finalized {
 		t.Fatalf("configs after GC: %v %v", seq, err)
 	}
+}
+
+// TestReconfigPagesTheTransfer: update-config moves state that does not
+// fit one reply in pages (the servers' reply budget here is 1 KiB, the
+// state 40 keys of 300 bytes), through ABD and EC configurations, and
+// every key survives the loss of every earlier server.
+func TestReconfigPagesTheTransfer(t *testing.T) {
+	c := newCluster(t, 9, 5)
+	c.maxReply = 1 << 10
+	for _, n := range c.pool { // again, with the budget
+		if err := c.net.Restart(n.ID, c.boot(n.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := &pageCounter{Transport: c.net.Client("w"), budget: c.maxReply}
+	initial := c.config(ares.ABD, 0, 0, 1, 2)
+	w, err := ares.NewClient(ares.ClientOptions{ID: "w", Initial: initial, Transport: pages, PB: true, GC: true,
+		Retry: 40 * time.Millisecond, DecodeRetries: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := map[string]string{}
+	for i := 0; i < 40; i++ {
+		k := fmt.Sprintf("k%02d", i)
+		want[k] = fmt.Sprintf("%03d", i) + strings.Repeat("v", 297)
+		if err := w.Write(ctx, k, []byte(want[k])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		cfg  *ares.Config
+		gone []int
+	}{
+		{c.config(ares.EC, 2, 3, 4, 5, 6), []int{0, 1, 2}},
+		{c.config(ares.ABD, 0, 6, 7, 8), []int{3, 4, 5}},
+	} {
+		if _, err := w.Reconfig(ctx, step.cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range step.gone {
+			c.crash(c.pool[i].ID)
+		}
+		for k, v := range want {
+			got, err := w.Read(ctx, k)
+			if err != nil || string(got) != v {
+				t.Fatalf("after reconfig to %s: read %s = %.10q..., %v", step.cfg, k, got, err)
+			}
+		}
+	}
+	more, over := pages.stats()
+	if more < 2*12 { // 40 objects of 300 bytes, 3 to a 1 KiB page: 13 pages per transfer
+		t.Errorf("%d paged replies over two transfers, want at least 24", more)
+	}
+	if over != "" {
+		t.Error(over)
+	}
+}
+
+// pageCounter counts the get-data replies that stopped at the budget and
+// notes one with several objects over it.
+type pageCounter struct {
+	ares.Transport
+	budget int64
+	mu     sync.Mutex
+	more   int
+	over   string
+}
+
+func (p *pageCounter) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
+	r, err := p.Transport.Call(ctx, to, req)
+	if err != nil || r == nil || req.Op != ares.OpQueryData {
+		return r, err
+	}
+	var size int64
+	for _, o := range r.Objects {
+		for _, e := range o.Entries {
+			size += int64(len(e.Value))
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.More {
+		p.more++
+	}
+	if len(r.Objects) > 1 && size > p.budget && p.over == "" {
+		p.over = fmt.Sprintf("a reply of %d objects carries %d bytes, over the %d budget", len(r.Objects), size, p.budget)
+	}
+	return r, nil
+}
+
+func (p *pageCounter) stats() (int, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.more, p.over
 }
 
 // The bugs are real: each one makes some scenario non-linearizable.

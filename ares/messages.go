@@ -76,6 +76,15 @@ type Object struct {
 	Floor Tag
 }
 
+// valueBytes is the size of the values o carries.
+func (o *Object) valueBytes() int64 {
+	var n int64
+	for _, e := range o.Entries {
+		n += int64(len(e.Value))
+	}
+	return n
+}
+
 // Request is a message from a client to a server. Config is the index of the
 // configuration the request is about; DAP tells the server how that
 // configuration stores data.
@@ -85,9 +94,11 @@ type Request struct {
 	Config uint64
 	DAP    DAP
 	// Keys names the objects of a query; AllKeys asks for every object the
-	// server holds in Config (batched state transfer).
+	// server holds in Config (batched state transfer), in key order from
+	// the first key after After, one page at a time (Response.More).
 	Keys    []string
 	AllKeys bool
+	After   string
 	// TagsOnly asks a server whose nextC is finalized to leave out values
 	// (ARES II piggyback on EC).
 	TagsOnly bool
@@ -109,6 +120,9 @@ type Response struct {
 	Collected bool
 	Tags      []Tag    // OpQueryTag, in the order of Keys
 	Objects   []Object // OpQueryData
+	// More says an AllKeys reply stopped at its byte budget: the server
+	// holds keys after the last object's, to be asked for with After.
+	More bool
 	// Paxos replies.
 	OK             bool
 	Promised       Ballot

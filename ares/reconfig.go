@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 )
 
@@ -118,11 +119,14 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) 
 }
 
 // updateConfig moves the newest pair of every object held by the
-// configurations from the last finalized one up to d into d, in one
-// batched round per configuration. It reports superseded when a later
-// configuration than d was finalized meanwhile (its reconfigurer moved the
-// state past d, and collected what d would read).
+// configurations from the last finalized one up to d into d, in batched
+// rounds: one get-data per configuration for each page of keys (a server
+// pages at its reply budget), then put-data of that page in batches of at
+// most maxPutBytes. It reports superseded when a later configuration than
+// d was finalized meanwhile (its reconfigurer moved the state past d, and
+// collected what d would read).
 func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, error) {
+	after := ""
 	for {
 		if err := c.readConfig(ctx, s); err != nil {
 			return false, err
@@ -130,47 +134,99 @@ func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, err
 		if (*s)[s.lastF()].Cfg.ID >= d.ID {
 			return (*s)[s.lastF()].Cfg.ID > d.ID, nil
 		}
-		newest := map[string]pair{}
-		collected := false
-		for _, e := range (*s)[s.lastF():] {
-			if e.Cfg.ID > d.ID {
-				break
-			}
-			got, _, skip, err := c.getDataAll(ctx, e.Cfg)
+		for {
+			newest, pg, err := c.gatherPage(ctx, *s, d, after)
 			if errors.Is(err, errCollected) {
-				collected = true
-				break
+				break // read-config again; the pages moved so far stay moved
 			}
 			if err != nil {
 				return false, err
 			}
-			if skip {
-				continue
+			if err := c.putBatches(ctx, d, newest); err != nil {
+				return false, err
 			}
-			for k, p := range got {
-				if p.Tag.IsZero() {
-					continue // never written: nothing to move
-				}
-				if q, ok := newest[k]; !ok || q.Tag.Less(p.Tag) {
-					newest[k] = p
-				}
+			if !pg.more {
+				return false, nil
 			}
+			after = pg.end
 		}
-		if collected {
-			continue
-		}
-		if len(newest) == 0 {
-			return false, nil
-		}
-		_, err := c.putData(ctx, d, newest)
-		return false, err
 	}
 }
 
-// getDataAll is get-data for every object a quorum holds. It never asks for
-// tags only: the transfer needs the data itself.
-func (c *Client) getDataAll(ctx context.Context, cfg *Config) (map[string]pair, []NextC, bool, error) {
-	return c.getData(ctx, cfg, nil, false)
+// gatherPage reads the keys after after from every configuration of s from
+// the last finalized one up to d, and returns the newest pair of each key
+// up to the page's end: the smallest end of the configurations' pages, so
+// that every configuration's answer is complete for the keys returned.
+func (c *Client) gatherPage(ctx context.Context, s seq, d *Config, after string) (map[string]pair, page, error) {
+	newest := map[string]pair{}
+	var pg page
+	for _, e := range s[s.lastF():] {
+		if e.Cfg.ID > d.ID {
+			break
+		}
+		got, _, p, skip, err := c.getDataRetry(ctx, e.Cfg, dataQuery{after: after})
+		if err != nil {
+			return nil, page{}, err
+		}
+		if skip {
+			continue
+		}
+		if p.more && (!pg.more || p.end < pg.end) {
+			pg = p
+		}
+		for k, p := range got {
+			if p.Tag.IsZero() {
+				continue // never written: nothing to move
+			}
+			if q, ok := newest[k]; !ok || q.Tag.Less(p.Tag) {
+				newest[k] = p
+			}
+		}
+	}
+	if pg.more {
+		for k := range newest {
+			if k > pg.end {
+				delete(newest, k) // the next page reads it with every configuration's view
+			}
+		}
+	}
+	return newest, pg, nil
+}
+
+// maxPutBytes bounds the values of one put-data of update-config (one
+// object may exceed it alone), keeping each message well under gRPC's
+// limit however many large objects a page holds.
+const maxPutBytes = 128 << 20
+
+// putBatches writes the pairs into d in key order, in batches of at most
+// maxPutBytes of values.
+func (c *Client) putBatches(ctx context.Context, d *Config, pairs map[string]pair) error {
+	keys := make([]string, 0, len(pairs))
+	for k := range pairs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	batch := map[string]pair{}
+	var size int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := c.putData(ctx, d, batch)
+		batch, size = map[string]pair{}, 0
+		return err
+	}
+	for _, k := range keys {
+		n := int64(len(pairs[k].Value))
+		if len(batch) > 0 && size+n > maxPutBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch[k] = pairs[k]
+		size += n
+	}
+	return flush()
 }
 
 // gcConfig (ARES II GC) points every configuration older than the last

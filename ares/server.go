@@ -251,17 +251,29 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 		s.mu.Lock()
 		keys = make([]string, 0, len(cs.objs))
 		for k := range cs.objs {
-			keys = append(keys, k)
+			if k > req.After {
+				keys = append(keys, k)
+			}
 		}
 		s.mu.Unlock()
 		sort.Strings(keys)
 	}
 	resp.Objects = make([]Object, 0, len(keys))
-	for _, k := range keys {
+	var size int64
+	for i, k := range keys {
 		obj, err := s.readObject(cs, req, k, tagsOnly)
 		if err != nil {
 			return err
 		}
+		// A transfer of every key pages at the byte budget, so that many
+		// large objects never make one reply bigger than a message may be.
+		// The first object always goes: readObject bounds it alone.
+		n := obj.valueBytes()
+		if req.AllKeys && i > 0 && size+n > s.maxReply {
+			resp.More = true
+			break
+		}
+		size += n
 		resp.Objects = append(resp.Objects, obj)
 	}
 	return nil

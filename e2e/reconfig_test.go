@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,5 +100,45 @@ func TestCLIReconfigAndConfigs(t *testing.T) {
 	out, _, _ = runCLI(t, nil, "--servers", initial, "configs")
 	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n > 3 {
 		t.Fatalf("a refused reconfiguration changed the sequence:\n%s", out)
+	}
+}
+
+// A reconfiguration moves its state in pages over gRPC: with the servers'
+// reply budget at 1 MiB, twelve objects of 256 KiB take several get-data
+// rounds (After and More must cross the wire, or the transfer repeats
+// its first page or stops after it), and every object reads back from the
+// new configuration with the old servers stopped. At the default budget
+// the same paging keeps a transfer of many large objects under gRPC's
+// 256 MiB message limit.
+func TestReconfigPagesTheTransferOverGRPC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers")
+	}
+	c := startCluster(t, 6, "--max-reply-bytes", fmt.Sprint(1<<20))
+	all := c.nodes()
+	initial := &ares.Config{Servers: all[:3], DAP: ares.ABD}
+	w, _ := newClient(t, initial, "w")
+	ctx := opCtx(t, time.Minute)
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 256<<10) }
+	const n = 12
+	for i := range n {
+		if err := w.Write(ctx, fmt.Sprintf("k%02d", i), value(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Reconfig(ctx, &ares.Config{Servers: all[3:], DAP: ares.EC, K: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.servers[:3] {
+		s.signal(t, syscall.SIGTERM)
+	}
+	for i := range n {
+		got, err := w.Read(ctx, fmt.Sprintf("k%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, value(i)) {
+			t.Fatalf("k%02d: read %d bytes, not the value written", i, len(got))
+		}
 	}
 }

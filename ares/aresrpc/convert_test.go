@@ -26,6 +26,7 @@ func fullRequest() *ares.Request {
 		DAP:      ares.EC,
 		Keys:     []string{"a", "", "ключ"},
 		AllKeys:  true,
+		After:    "k0",
 		TagsOnly: true,
 		Items: []ares.Item{
 			{Key: "a", Tag: ares.Tag{TS: 7, WID: "w1"}, Value: []byte{0, 1, 2}},
@@ -43,6 +44,7 @@ func fullResponse() *ares.Response {
 		From:      "s2",
 		Next:      ares.NextC{Cfg: cfg(1, ares.EC, 2, "s1", "s2", "s3"), Status: ares.Finalized},
 		Collected: true,
+		More:      true,
 		Tags:      []ares.Tag{{TS: 1, WID: "x"}, {}},
 		Objects: []ares.Object{
 			{Key: "a", Entries: []ares.Entry{

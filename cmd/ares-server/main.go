@@ -2,7 +2,7 @@
 // bbolt file under --data, acknowledges only what is on disk, and serves
 // the ares.v1 gRPC service and the standard gRPC health service.
 //
-//	ares-server --id s1 --listen 127.0.0.1:7001 --data DIR [--delta 5] [--bug NAME]
+//	ares-server --id s1 --listen 127.0.0.1:7001 --data DIR [--delta 5] [--max-reply-bytes N] [--bug NAME]
 package main
 
 import (
@@ -34,6 +34,7 @@ const stopGrace = 5 * time.Second
 type config struct {
 	id, listen, data string
 	delta            int
+	maxReply         int64
 	bug              ares.Bug
 	logLevel         slog.Level
 }
@@ -55,6 +56,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:7001", "address to serve gRPC on")
 	fs.StringVar(&c.data, "data", "", "data directory, created if missing (required)")
 	fs.IntVar(&c.delta, "delta", 5, "EC: bound on writes concurrent with a read (δ); δ+1 elements are kept per object")
+	fs.Int64Var(&c.maxReply, "max-reply-bytes", ares.DefaultMaxReplyBytes,
+		"values one reply carries at most (the newest value of an object always goes); a state transfer pages at it. Keep it under the 256 MiB gRPC message limit")
 	fs.StringVar(&bug, "bug", "", "switch on a named protocol bug (for checker demos): "+bugNames())
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
@@ -63,7 +66,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: ares-server --id ID --data DIR [--listen HOST:PORT] [--delta N] [--bug NAME]")
+			fmt.Fprintln(stdout, "usage: ares-server --id ID --data DIR [--listen HOST:PORT] [--delta N] [--max-reply-bytes N] [--bug NAME]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return nil, true, nil
@@ -85,6 +88,9 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	}
 	if c.delta < 1 {
 		return nil, false, fmt.Errorf("%w: --delta must be >= 1, got %d", errUsage, c.delta)
+	}
+	if c.maxReply < 1 {
+		return nil, false, fmt.Errorf("%w: --max-reply-bytes must be >= 1, got %d", errUsage, c.maxReply)
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		return nil, false, fmt.Errorf("%w: --listen %q: want HOST:PORT", errUsage, c.listen)
@@ -153,7 +159,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 			log.Error("close store", "err", err)
 		}
 	}()
-	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, Bug: c.bug, Logger: log})
+	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, MaxReplyBytes: c.maxReply, Bug: c.bug, Logger: log})
 	if err != nil {
 		return fmt.Errorf("load state from %s: %w", c.data, err)
 	}

@@ -22,6 +22,7 @@ func TestBadFlags(t *testing.T) {
 		{"--id s1 --data " + dir + " --bug short-quorum", "client bug"},
 		{"--id s1 --data " + dir + " --delta 0", "--delta must be >= 1"},
 		{"--id s1 --data " + dir + " --delta x", "invalid value"},
+		{"--id s1 --data " + dir + " --max-reply-bytes 0", "--max-reply-bytes must be >= 1"},
 		{"--id s1 --data " + dir + " --listen nonsense", "want HOST:PORT"},
 		{"--id s1 --data " + dir + " --log-level loud", "--log-level"},
 		{"--id s1 --data " + dir + " extra", `unexpected argument "extra"`},

@@ -623,6 +623,7 @@ type Request struct {
 	Next          *NextC                 `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
 	Ballot        *Ballot                `protobuf:"bytes,10,opt,name=ballot,proto3" json:"ballot,omitempty"`
 	Value         *Config                `protobuf:"bytes,11,opt,name=value,proto3" json:"value,omitempty"`
+	After         string                 `protobuf:"bytes,12,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -734,6 +735,13 @@ func (x *Request) GetValue() *Config {
 	return nil
 }
 
+func (x *Request) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 // Response mirrors ares.Response.
 type Response struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -747,6 +755,7 @@ type Response struct {
 	Promised       *Ballot                `protobuf:"bytes,8,opt,name=promised,proto3" json:"promised,omitempty"`
 	AcceptedBallot *Ballot                `protobuf:"bytes,9,opt,name=accepted_ballot,json=acceptedBallot,proto3" json:"accepted_ballot,omitempty"`
 	Accepted       *Config                `protobuf:"bytes,10,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	More           bool                   `protobuf:"varint,11,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -851,6 +860,13 @@ func (x *Response) GetAccepted() *Config {
 	return nil
 }
 
+func (x *Response) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_aresv1_ares_proto protoreflect.FileDescriptor
 
 const file_aresv1_ares_proto_rawDesc = "" +
@@ -884,7 +900,7 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x06Object\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
 	"\aentries\x18\x02 \x03(\v2\x0e.ares.v1.EntryR\aentries\x12\"\n" +
-	"\x05floor\x18\x03 \x01(\v2\f.ares.v1.TagR\x05floor\"\xc5\x02\n" +
+	"\x05floor\x18\x03 \x01(\v2\f.ares.v1.TagR\x05floor\"\xdb\x02\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\x02op\x18\x02 \x01(\x0e2\v.ares.v1.OpR\x02op\x12\x16\n" +
@@ -897,7 +913,8 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x04next\x18\t \x01(\v2\x0e.ares.v1.NextCR\x04next\x12'\n" +
 	"\x06ballot\x18\n" +
 	" \x01(\v2\x0f.ares.v1.BallotR\x06ballot\x12%\n" +
-	"\x05value\x18\v \x01(\v2\x0f.ares.v1.ConfigR\x05value\"\xe1\x02\n" +
+	"\x05value\x18\v \x01(\v2\x0f.ares.v1.ConfigR\x05value\x12\x14\n" +
+	"\x05after\x18\f \x01(\tR\x05after\"\xf5\x02\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\"\n" +
@@ -909,7 +926,8 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\bpromised\x18\b \x01(\v2\x0f.ares.v1.BallotR\bpromised\x128\n" +
 	"\x0faccepted_ballot\x18\t \x01(\v2\x0f.ares.v1.BallotR\x0eacceptedBallot\x12+\n" +
 	"\baccepted\x18\n" +
-	" \x01(\v2\x0f.ares.v1.ConfigR\baccepted*\xa4\x01\n" +
+	" \x01(\v2\x0f.ares.v1.ConfigR\baccepted\x12\x12\n" +
+	"\x04more\x18\v \x01(\bR\x04more*\xa4\x01\n" +
 	"\x02Op\x12\x0e\n" +
 	"\n" +
 	"OP_INVALID\x10\x00\x12\x10\n" +
