@@ -153,7 +153,7 @@ func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, err
 	}
 }
 
-// gatherPage reads the keys after after from every configuration of s from
+// gatherPage reads the keys that follow after from every configuration of s from
 // the last finalized one up to d, and returns the newest pair of each key
 // up to the page's end: the smallest end of the configurations' pages, so
 // that every configuration's answer is complete for the keys returned.
@@ -164,15 +164,15 @@ func (c *Client) gatherPage(ctx context.Context, s seq, d *Config, after string)
 		if e.Cfg.ID > d.ID {
 			break
 		}
-		got, _, p, skip, err := c.getDataRetry(ctx, e.Cfg, dataQuery{after: after})
+		got, _, cp, skip, err := c.getDataRetry(ctx, e.Cfg, dataQuery{after: after})
 		if err != nil {
 			return nil, page{}, err
 		}
 		if skip {
 			continue
 		}
-		if p.more && (!pg.more || p.end < pg.end) {
-			pg = p
+		if cp.more && (!pg.more || cp.end < pg.end) {
+			pg = cp
 		}
 		for k, p := range got {
 			if p.Tag.IsZero() {
