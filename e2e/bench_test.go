@@ -128,3 +128,44 @@ func quorumCall(ctx context.Context, tr *aresrpc.Transport, servers []ares.Node,
 	}
 	return fmt.Errorf("no quorum: %v", errs)
 }
+
+// BenchmarkReconfigTransfer times a reconfiguration that must move more
+// state than one gRPC message carries: six objects of 48 MiB (288 MiB) on
+// three ABD servers, moved to three others. Before update-config paged its
+// transfer, this failed with ResourceExhausted. x-write is the transfer's
+// time over the time the same client took to write those objects in the
+// first place, measured on the same cluster in the same iteration.
+//
+//	go test -run '^$' -bench ReconfigTransfer -benchtime 1x ./e2e
+func BenchmarkReconfigTransfer(b *testing.B) {
+	needBinaries(b)
+	const objects, size = 6, 48 << 20
+	var write, transfer time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := startCluster(b, 6)
+		all := c.nodes()
+		w, _ := newClient(b, &ares.Config{Servers: all[:3], DAP: ares.ABD}, "w")
+		ctx := context.Background()
+		t0 := time.Now()
+		for k := range objects {
+			v := make([]byte, size)
+			for j := range v {
+				v[j] = byte(k + j)
+			}
+			if err := w.Write(ctx, fmt.Sprintf("k%d", k), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		write += time.Since(t0)
+		b.StartTimer()
+		t0 = time.Now()
+		if _, err := w.Reconfig(ctx, &ares.Config{Servers: all[3:], DAP: ares.ABD}); err != nil {
+			b.Fatal(err)
+		}
+		transfer += time.Since(t0)
+		b.StopTimer() // the cluster stops at cleanup
+	}
+	b.ReportMetric(float64(objects*size)/(1<<20)/transfer.Seconds(), "MiB/s")
+	b.ReportMetric(transfer.Seconds()/write.Seconds(), "x-write")
+}
