@@ -409,7 +409,7 @@ func (n *Nemesis) startPrimaryLocked(ctx context.Context) *fault {
 	kind := n.primary[n.rng.IntN(len(n.primary))]
 	switch kind {
 	case Partition:
-		plan, err := planPartition(n.rng, n.clients(), n.members())
+		plan, err := planPartition(n.rng, n.c.Clients(), n.members())
 		if err != nil {
 			n.skip(kind, "", err.Error())
 			return nil
@@ -436,7 +436,7 @@ func (n *Nemesis) startPrimaryLocked(ctx context.Context) *fault {
 }
 
 func (n *Nemesis) pickLinks(kind string) ([]Link, string, bool) {
-	clients, members := n.clients(), n.members()
+	clients, members := n.c.Clients(), n.members()
 	if len(clients) == 0 || len(members) == 0 {
 		n.skip(kind, "", fmt.Sprintf("no links (%d clients, %d servers)", len(clients), len(members)))
 		return nil, "", false
@@ -615,10 +615,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return ctx.Err() == nil
 	}
-}
-
-// clients lists the cluster's clients in name order: backends may start
-// them concurrently, and the same seed must draw the same faults.
-func (n *Nemesis) clients() []string {
-	return slices.Sorted(slices.Values(n.c.Clients()))
 }
