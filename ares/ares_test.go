@@ -549,6 +549,24 @@ func TestServerPagesEveryKey(t *testing.T) {
 	}
 }
 
+// TestServerPageEndsUnread: the object that would overflow a page is not
+// read from storage; its size is in the metadata.
+func TestServerPageEndsUnread(t *testing.T) {
+	st := &countingStorage{MemStorage: NewMemStorage()}
+	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 5, MaxReplyBytes: 250})
+	for i, k := range []string{"a", "b", "c"} {
+		put(t, s, 0, ABD, k, Tag{uint64(i + 1), "w"}, strings.Repeat("x", 100))
+	}
+	st.gets = 0
+	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true})
+	if err != nil || !r.More || len(r.Objects) != 2 {
+		t.Fatalf("%d objects, more=%v, %v; want a and b, more", len(r.Objects), r.More, err)
+	}
+	if st.gets != 2 {
+		t.Errorf("%d values read, want the 2 sent", st.gets)
+	}
+}
+
 // countingStorage counts the Gets of stored values.
 type countingStorage struct {
 	*MemStorage

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -261,19 +262,22 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 	resp.Objects = make([]Object, 0, len(keys))
 	var size int64
 	for i, k := range keys {
-		obj, err := s.readObject(cs, req, k, tagsOnly)
-		if err != nil {
-			return err
-		}
 		// A transfer of every key pages at the byte budget, so that many
 		// large objects never make one reply bigger than a message may be.
 		// The first object always goes: readObject bounds it alone.
-		n := obj.valueBytes()
-		if req.AllKeys && i > 0 && size+n > s.maxReply {
+		room := int64(math.MaxInt64)
+		if req.AllKeys && i > 0 {
+			room = s.maxReply - size
+		}
+		obj, fits, err := s.readObject(cs, req, k, tagsOnly, room)
+		if err != nil {
+			return err
+		}
+		if !fits {
 			resp.More = true
 			break
 		}
-		size += n
+		size += obj.valueBytes()
 		resp.Objects = append(resp.Objects, obj)
 	}
 	return nil
@@ -282,14 +286,20 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 // readObject answers a query for one object. The object stays locked
 // while its values are read: a put in between would delete the value of
 // an entry already copied, and the reply would show a tag without its
-// value, which an ABD reader could not use.
-func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool) (Object, error) {
+// value, which an ABD reader could not use. An object whose values would
+// take more than room bytes does not fit (fits false): a
+// page ends before it. Its newest value's size is in the metadata, so an
+// object too big for that alone is not read at all.
+func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool, room int64) (obj Object, fits bool, err error) {
 	o := s.lookup(cs, k)
 	if o == nil {
-		return Object{Key: k}, nil
+		return Object{Key: k}, room >= 0, nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if n := len(o.Entries); !tagsOnly && n > 0 && o.Entries[n-1].HasValue && o.Entries[n-1].Size > room {
+		return Object{}, false, nil
+	}
 	entries := append([]Entry(nil), o.Entries...)
 	if req.DAP != EC && len(entries) > 1 {
 		entries = entries[len(entries)-1:]
@@ -310,7 +320,7 @@ func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool)
 		}
 		v, ok, err := s.st.Get(valKey(req.Config, k, entries[i].Tag))
 		if err != nil {
-			return Object{}, fmt.Errorf("read value of %q: %w", k, err)
+			return Object{}, false, fmt.Errorf("read value of %q: %w", k, err)
 		}
 		if ok && older && budget < int64(len(v)) {
 			ok, v = false, nil
@@ -319,7 +329,11 @@ func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool)
 		entries[i].HasValue, entries[i].Value, entries[i].Size = ok, v, 0
 		budget -= int64(len(v))
 	}
-	return Object{Key: k, Entries: entries, Floor: o.Floor}, nil
+	obj = Object{Key: k, Entries: entries, Floor: o.Floor}
+	if obj.valueBytes() > room {
+		return Object{}, false, nil // older elements, or a size the metadata lacked
+	}
+	return obj, true, nil
 }
 
 func (s *Server) putData(cs *cfgState, req *Request) error {
