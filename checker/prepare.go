@@ -61,6 +61,8 @@ type prepared struct {
 	end     int64      // latest time of any line
 	pending int
 	keys    []string
+	// ended says the history closes with its end-of-run line.
+	ended bool
 }
 
 // prepare pairs invokes with completions and validates the history. On a
@@ -166,6 +168,8 @@ func prepare(ops []history.Op) (*prepared, error) {
 			if c.f == history.FRead && op.Type == history.Ok {
 				c.value = op.Value
 			}
+		case history.End:
+			h.ended = true
 		case "":
 			err = fmt.Errorf("line %d: missing type", line)
 		default:

@@ -25,6 +25,10 @@ const (
 	Fail    Type = "fail"
 	Info    Type = "info"
 	Nemesis Type = "nemesis"
+	// End is the last line of a history the harness finished writing:
+	// a history without it was cut short (a crashed or killed controller)
+	// and cannot be called valid.
+	End Type = "end"
 )
 
 // Operation functions.
@@ -56,10 +60,52 @@ type Op struct {
 	// stop, Value describes the fault (its targets).
 	Fault string `json:"fault,omitempty"`
 	ID    int    `json:"id,omitempty"`
+
+	// The fields below are optional: histories without them (older runs,
+	// foreign histories) still check. See docs/HISTORY.md.
+
+	// Tag is the protocol tag an ok operation wrote (writes) or returned
+	// (reads); the initial value's tag is {0, ""}.
+	Tag *Tag `json:"tag,omitempty"`
+	// Config is the index of the configuration an ok operation finished
+	// in (the last configuration it put its value or tag into).
+	Config *uint64 `json:"config,omitempty"`
+	// Configs is how many configurations the operation visited.
+	Configs int `json:"configs,omitempty"`
+	// Elements is, for an EC read, how many coded elements its value was
+	// decoded from.
+	Elements int `json:"elements,omitempty"`
+	// Behind says a server of the operation's first-phase quorum held an
+	// older tag than the quorum's newest (for a write: its get-tag quorum
+	// missed the newest tag on some server).
+	Behind bool `json:"behind,omitempty"`
+	// Final marks the harness's own reads of every key after the faults
+	// were healed; they are not workload operations and do not count
+	// towards the availability floor.
+	Final bool `json:"final,omitempty"`
 }
 
+// Tag is an ARES tag ⟨ts, wid⟩: writes are totally ordered by it.
+type Tag struct {
+	TS  uint64 `json:"ts"`
+	WID string `json:"wid"`
+}
+
+// Less reports whether t orders before o.
+func (t Tag) Less(o Tag) bool {
+	if t.TS != o.TS {
+		return t.TS < o.TS
+	}
+	return t.WID < o.WID
+}
+
+// IsZero reports whether t is the initial value's tag.
+func (t Tag) IsZero() bool { return t.TS == 0 && t.WID == "" }
+
+func (t Tag) String() string { return fmt.Sprintf("⟨%d,%s⟩", t.TS, t.WID) }
+
 // IsClient reports whether the line belongs to a client operation.
-func (o *Op) IsClient() bool { return o.Type != Nemesis }
+func (o *Op) IsClient() bool { return o.Type != Nemesis && o.Type != End }
 
 // Writer appends lines to a history file, flushing each as it goes so that
 // a run that dies still leaves a checkable prefix. It is safe for
@@ -173,6 +219,7 @@ func (o *Op) validate() error {
 		if o.F != FStart && o.F != FStop {
 			return fmt.Errorf("nemesis line with f %q (want start or stop)", o.F)
 		}
+	case End:
 	case "":
 		return errors.New("missing type")
 	default:
