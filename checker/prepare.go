@@ -24,6 +24,15 @@ type clientOp struct {
 	ret   int64 // completion time; -1 when pending
 	typ   history.Type
 	err   string
+	// Optional protocol facts of the completion (see history.Op): tag is
+	// nil and config -1 when the history does not carry them.
+	tag      *history.Tag
+	config   int64
+	configs  int
+	elements int
+	behind   bool
+	// final marks the harness's final reads (not workload operations).
+	final bool
 }
 
 func (o *clientOp) ref() *OpRef {
@@ -136,7 +145,8 @@ func prepare(ops []history.Op) (*prepared, error) {
 			}
 			inflight[op.Process] = len(h.ops)
 			keys[op.Key] = true
-			c := clientOp{line: line, process: op.Process, f: op.F, key: op.Key, call: op.Time, ret: -1, typ: pendingType}
+			c := clientOp{line: line, process: op.Process, f: op.F, key: op.Key, call: op.Time, ret: -1, typ: pendingType,
+				config: -1, final: op.Final}
 			if op.F == history.FWrite {
 				c.value = op.Value
 			}
@@ -165,6 +175,11 @@ func prepare(ops []history.Op) (*prepared, error) {
 			}
 			delete(inflight, op.Process)
 			c.ret, c.typ, c.err = op.Time, op.Type, op.Error
+			c.tag, c.configs, c.elements, c.behind = op.Tag, op.Configs, op.Elements, op.Behind
+			c.final = c.final || op.Final
+			if op.Config != nil {
+				c.config = int64(*op.Config)
+			}
 			if c.f == history.FRead && op.Type == history.Ok {
 				c.value = op.Value
 			}
