@@ -9,7 +9,9 @@
 // Verdict: invalid if any checker found a violation (definitive, however
 // little else is known); otherwise unknown if the history is malformed
 // (an invoke on a process with an operation in flight, a completion
-// without an invoke), a key's check ran out of time or memory, or the
+// without an invoke) or incomplete (no end-of-run line, operations without
+// completions), a key's check ran out of time or memory, a key with
+// acknowledged writes was not read after the faults were healed, or the
 // floor is not met; otherwise valid.
 //
 // Linearizability follows Jepsen for indeterminate operations: an info
@@ -21,9 +23,11 @@
 // small.
 //
 // Floor: a run is not called valid unless at least
-// max(MinOK, MinOKShare × invoked) client operations completed ok (by
-// default 10 and 1%) and at least one of them is a read: otherwise an
-// unavailable cluster would pass trivially.
+// max(MinOK, MinOKShare × invoked) workload operations completed ok (by
+// default 10 and 1%; the harness's final reads do not count), at least one
+// write was acknowledged and one read completed ok (each where the workload
+// issues it), and both happened in the warm-up before the first fault:
+// otherwise an unavailable cluster would pass trivially.
 //
 // Durability: see checkDurability. In short, an acknowledged write is lost
 // when a key's final read returns a value whose writes all completed
@@ -94,6 +98,9 @@ type Options struct {
 	// (default 1%): a run whose ok operations are fewer than this share of
 	// those invoked is not called valid either.
 	MinOKShare float64
+	// OpenEnded accepts a history without its end-of-run line (a foreign
+	// history, or one built by hand); torture's own histories end with one.
+	OpenEnded bool
 	// MemoryLimit bounds the memory of the Porcupine searches running at
 	// once (bytes): each of the GOMAXPROCS parallel searches may use
 	// MemoryLimit/GOMAXPROCS, counted as it goes. A search that would
@@ -213,10 +220,13 @@ type Anomaly struct {
 // Durability summarizes the lost-write check.
 type Durability struct {
 	// KeysChecked have an ok read; KeysUnverified had ok writes but no ok
-	// read, so nothing says whether their writes survived.
+	// read after the last fault was healed, so nothing says whether their
+	// writes survived (the run is then unknown).
 	KeysChecked    int `json:"keys_checked"`
 	KeysUnverified int `json:"keys_unverified"`
-	LostWrites     int `json:"lost_writes"`
+	// Unverified names the unverified keys.
+	Unverified []string `json:"unverified,omitempty"`
+	LostWrites int      `json:"lost_writes"`
 }
 
 // Result is the outcome of Check. It is what results.json holds.
@@ -294,10 +304,10 @@ func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
 		res.Reason = "malformed history: " + err.Error()
 		return res
 	}
-	res.Checkers[CheckHistory] = CheckerResult{Verdict: Valid}
+	res.Checkers[CheckHistory] = historyComplete(h, opts)
 	if h.pending > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf(
-			"%d operations have no completion (a truncated history); they are treated as info", h.pending))
+			"%d operations have no completion (a truncated history); they are checked as info", h.pending))
 	}
 
 	res.checkLinearizability(ctx, h, opts)
@@ -305,6 +315,37 @@ func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
 	res.checkFloor(h, opts)
 	res.decide()
 	return res
+}
+
+// historyComplete says whether the checker saw the whole history: a
+// history cut short (no end line, or operations without completions) can
+// still show a violation, but cannot be called valid.
+func historyComplete(h *prepared, opts Options) CheckerResult {
+	var why []string
+	if !h.ended && !opts.OpenEnded {
+		why = append(why, "the history has no end-of-run line (cut short?)")
+	}
+	if h.pending > 0 {
+		why = append(why, fmt.Sprintf("%d operations have no completion", h.pending))
+	}
+	if len(why) > 0 {
+		return CheckerResult{Unknown, "incomplete history: " + strings.Join(why, "; ")}
+	}
+	return CheckerResult{Verdict: Valid}
+}
+
+// MarkIncomplete records that the history given to Check was not all
+// of it (a malformed line ended the reading): a violation found in the
+// prefix stands, but the run cannot be valid.
+func (r *Result) MarkIncomplete(why string) {
+	c := r.Checkers[CheckHistory]
+	if c.Verdict != Unknown {
+		c = CheckerResult{Unknown, "incomplete history: " + why}
+	} else {
+		c.Reason += "; " + why
+	}
+	r.Checkers[CheckHistory] = c
+	r.decide()
 }
 
 // decide combines the checkers: a violation found by any checker is
@@ -340,18 +381,43 @@ func (r *Result) decide() {
 	}
 }
 
-// checkFloor refuses to call a run valid when too little completed: an
-// unavailable cluster would otherwise pass every check trivially.
+// checkFloor refuses to call a run valid when too little happened: an
+// unavailable cluster would otherwise pass every check trivially. Only
+// workload operations count (not the harness's final reads). Three floors:
+//   - enough ok operations: max(MinOK, MinOKShare × invoked);
+//   - at least one acknowledged write and one ok read, for each of the two
+//     that the workload issues at all;
+//   - the same in the warm-up before the first fault: a cluster that never
+//     worked before it was faulted says nothing about faults.
 func (r *Result) checkFloor(h *prepared, opts Options) {
-	ok, invoked, okReads := 0, 0, 0
+	if opts.MinOK < 0 && opts.MinOKShare < 0 {
+		r.Checkers[CheckFloor] = CheckerResult{Valid, "floor disabled"}
+		return
+	}
+	firstFault := int64(-1)
+	if len(h.nemesis) > 0 {
+		firstFault = h.nemesis[0].Start
+	}
+	var invoked, ok int
+	var issued, okBy, warmBy [2]int // by f: 0 read, 1 write
 	for i := range h.ops {
 		o := &h.ops[i]
+		if o.final {
+			continue
+		}
+		f := 0
+		if o.f == history.FWrite {
+			f = 1
+		}
 		invoked++
-		if o.typ == history.Ok {
-			ok++
-			if o.f == history.FRead {
-				okReads++
-			}
+		issued[f]++
+		if o.typ != history.Ok {
+			continue
+		}
+		ok++
+		okBy[f]++
+		if firstFault < 0 || o.ret < firstFault {
+			warmBy[f]++
 		}
 	}
 	need := 0
@@ -370,21 +436,28 @@ func (r *Result) checkFloor(h *prepared, opts Options) {
 	if opts.MinOKShare > 0 {
 		parts = append(parts, fmt.Sprintf("%.3g%% of %d invoked", opts.MinOKShare*100, invoked))
 	}
-	floor := "floor disabled"
-	if len(parts) > 0 {
-		floor = fmt.Sprintf("floor: at least %d ok operations (%s) and one ok read", need, strings.Join(parts, ", "))
+	floor := fmt.Sprintf("at least %d ok workload operations (%s), an acknowledged write and an ok read, also before the first fault",
+		need, strings.Join(parts, ", "))
+	names := [2]string{"ok read", "acknowledged write"}
+	var missed []string
+	if ok < need {
+		missed = append(missed, fmt.Sprintf("ok-operations floor: only %d ok workload operations of %d invoked", ok, invoked))
 	}
-	switch {
-	case ok < need:
-		r.Checkers[CheckFloor] = CheckerResult{Unknown, fmt.Sprintf(
-			"only %d ok operations of %d invoked; %s", ok, invoked, floor)}
-	case okReads == 0 && (opts.MinOK > 0 || opts.MinOKShare > 0):
-		r.Checkers[CheckFloor] = CheckerResult{Unknown, fmt.Sprintf(
-			"no read completed ok, so nothing was observed; %s", floor)}
-	default:
-		r.Checkers[CheckFloor] = CheckerResult{Valid, fmt.Sprintf(
-			"%d ok operations of %d invoked (%s)", ok, invoked, floor)}
+	for f := range 2 {
+		switch {
+		case issued[f] > 0 && okBy[f] == 0:
+			missed = append(missed, fmt.Sprintf("%s floor: no %s among %d invoked", names[f], names[f], issued[f]))
+		case issued[f] > 0 && warmBy[f] == 0 && firstFault >= 0:
+			missed = append(missed, fmt.Sprintf("warm-up floor: no %s before the first fault at %s", names[f], fmtNS(firstFault)))
+		}
 	}
+	if len(missed) > 0 {
+		r.Checkers[CheckFloor] = CheckerResult{Unknown, strings.Join(missed, "; ") + " (floor: " + floor + ")"}
+		return
+	}
+	r.Checkers[CheckFloor] = CheckerResult{Valid, fmt.Sprintf(
+		"%d ok workload operations of %d invoked (%d reads, %d writes ok; before the first fault %d and %d)",
+		ok, invoked, okBy[0], okBy[1], warmBy[0], warmBy[1])}
 }
 
 // defaultMemoryLimit is a quarter of the machine's memory, so that the

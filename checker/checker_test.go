@@ -230,8 +230,15 @@ func TestTruncatedHistory(t *testing.T) {
 		r(2, "x", "b", 30, 40), // it took effect
 		r(3, "x", "", 45, -1),  // a read in flight constrains nothing
 	})
+	// Linearizable as far as it goes, but not the whole history: unknown.
 	res := check(t, ops, lenient)
-	wantVerdict(t, res, Valid)
+	wantVerdict(t, res, Unknown)
+	if lin := res.Checkers[CheckLinearizability]; lin.Verdict != Valid {
+		t.Fatalf("linearizability %+v", lin)
+	}
+	if !strings.Contains(res.Reason, "2 operations have no completion") {
+		t.Fatalf("reason %q", res.Reason)
+	}
 	if res.Stats.Ops["all"].Pending != 2 {
 		t.Fatalf("pending %d", res.Stats.Ops["all"].Pending)
 	}
@@ -244,7 +251,36 @@ func TestTruncatedHistory(t *testing.T) {
 		w(1, "x", "b", 20, -1),
 		r(2, "x", "a", 30, 40),
 	})
-	wantVerdict(t, check(t, ops, lenient), Valid)
+	res = check(t, ops, lenient)
+	wantVerdict(t, res, Unknown)
+	if res.Checkers[CheckLinearizability].Verdict != Valid {
+		t.Fatalf("linearizability %+v", res.Checkers[CheckLinearizability])
+	}
+	// A history without its end line is unknown even with every
+	// operation complete; a violation in it still counts.
+	open := buildOpen([]top{w(0, "x", "a", 0, 10), r(1, "x", "a", 20, 30)})
+	res = check(t, open, lenient)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "no end-of-run line") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	opts := lenient
+	opts.OpenEnded = true
+	wantVerdict(t, check(t, open, opts), Valid)
+	wantVerdict(t, check(t, buildOpen([]top{w(0, "x", "a", 0, 10), r(1, "x", "b", 20, 30), w(2, "x", "b", 40, -1)}), lenient), Invalid)
+}
+
+func TestMarkIncomplete(t *testing.T) {
+	res := check(t, build([]top{w(0, "x", "a", 0, 10), r(1, "x", "a", 20, 30)}), lenient)
+	wantVerdict(t, res, Valid)
+	res.MarkIncomplete("history line 7: bad json")
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "line 7") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	res = check(t, build([]top{w(0, "x", "a", 0, 10), r(1, "x", "b", 20, 30)}), lenient)
+	res.MarkIncomplete("history line 7: bad json")
+	wantVerdict(t, res, Invalid)
 }
 
 func TestMalformedHistory(t *testing.T) {
@@ -338,7 +374,7 @@ func TestHardHistoryIsFoundInvalidGivenTime(t *testing.T) {
 func TestEmptyHistory(t *testing.T) {
 	res := check(t, nil, Options{})
 	wantVerdict(t, res, Unknown)
-	if !strings.Contains(res.Reason, "only 0 ok operations") {
+	if !strings.Contains(res.Reason, "only 0 ok workload operations") {
 		t.Fatalf("reason %q", res.Reason)
 	}
 	if err := res.Write(t.TempDir(), Meta{}); err != nil {
@@ -411,18 +447,80 @@ func TestFloor(t *testing.T) {
 	}
 	res = check(t, build(ops), Options{})
 	wantVerdict(t, res, Unknown)
-	if !strings.Contains(res.Checkers[CheckFloor].Reason, "only 24 ok operations of 5024") {
+	if !strings.Contains(res.Checkers[CheckFloor].Reason, "only 24 ok workload operations of 5024") {
 		t.Fatalf("floor %+v", res.Checkers[CheckFloor])
 	}
 
-	// Writes only: nothing was observed.
+	// Writes only: nothing was observed, so no write is verified.
 	ops = nil
 	for i := 0; i < 20; i++ {
 		ops = append(ops, w(0, "x", fmt.Sprintf("v%d", i), int64(i*10), int64(i*10+5)))
 	}
 	res = check(t, build(ops), Options{})
 	wantVerdict(t, res, Unknown)
-	if !strings.Contains(res.Reason, "no read") {
+	if !strings.Contains(res.Reason, "not verified: x") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	// Reads issued, none ok (the final read is the harness's, not the
+	// workload's).
+	final := r(99, "x", "v19", 1000, 1010)
+	ops = append(ops, top{p: 50, f: history.FRead, key: "x", call: 300, ret: 400, typ: history.Fail}, final)
+	hist := build(ops)
+	for i := range hist {
+		if hist[i].Process == 99 {
+			hist[i].Final = true
+		}
+	}
+	res = check(t, hist, Options{})
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "ok read floor: no ok read among 1 invoked") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+
+	// No write acknowledged: a cluster that serves only the initial value
+	// proves nothing.
+	ops = nil
+	for i := 0; i < 20; i++ {
+		ops = append(ops, r(0, "x", "", int64(i*10), int64(i*10+5)),
+			top{p: 100 + i, f: history.FWrite, key: "x", v: fmt.Sprint(i), call: int64(i*10 + 1), ret: int64(i*10 + 9), typ: history.Info})
+	}
+	res = check(t, build(ops), Options{})
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "acknowledged write floor: no acknowledged write among 20 invoked") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+
+	// 300 workload operations that all failed, then 16 final reads that
+	// succeed: not valid.
+	ops = nil
+	for i := 0; i < 300; i++ {
+		ops = append(ops, top{p: i, f: history.FRead, key: fmt.Sprintf("k%d", i%16), call: int64(i), ret: int64(i + 5), typ: history.Fail})
+	}
+	for k := 0; k < 16; k++ {
+		ops = append(ops, r(1000, fmt.Sprintf("k%d", k), "", int64(1000+10*k), int64(1005+10*k)))
+	}
+	hist = build(ops)
+	for i := range hist {
+		if hist[i].Process == 1000 {
+			hist[i].Final = true
+		}
+	}
+	res = check(t, hist, Options{})
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "only 0 ok workload operations of 300") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+
+	// The warm-up: writes and reads worked, but only after the first
+	// fault began.
+	ops = nil
+	for i := 0; i < 20; i++ {
+		ops = append(ops, w(0, "x", fmt.Sprintf("v%d", i), int64(100+i*10), int64(100+i*10+5)),
+			r(1, "x", fmt.Sprintf("v%d", i), int64(100+i*10+6), int64(100+i*10+8)))
+	}
+	res = check(t, build(ops, nem{fault: "partition", id: 1, start: 50, stop: 90}), Options{})
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "warm-up floor: no ok read before the first fault") {
 		t.Fatalf("reason %q", res.Reason)
 	}
 
@@ -645,4 +743,23 @@ func findAnomaly(t *testing.T, res *Result, checker string) Anomaly {
 	}
 	t.Fatalf("no %s anomaly in %+v", checker, res.Anomalies)
 	return Anomaly{}
+}
+
+func TestUnverifiedKeys(t *testing.T) {
+	// k1's only ok read came while the partition was still on: nothing
+	// says its writes survived the faults (the final read failed).
+	ops := []top{
+		w(0, "k0", "a", 0, 10), r(1, "k0", "a", 20, 30),
+		w(0, "k1", "b", 40, 50), r(1, "k1", "b", 60, 70),
+		r(2, "k0", "a", 200, 210),
+		{p: 2, f: history.FRead, key: "k1", call: 220, ret: 230, typ: history.Fail},
+	}
+	res := check(t, build(ops, nem{fault: "partition", id: 1, start: 55, stop: 150}), lenient)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "not verified: k1 ") || res.Durability.KeysUnverified != 1 {
+		t.Fatalf("reason %q durability %+v", res.Reason, res.Durability)
+	}
+	// A read of k1 after the heal verifies it.
+	ops = append(ops, r(3, "k1", "b", 240, 250))
+	wantVerdict(t, check(t, build(ops, nem{fault: "partition", id: 1, start: 55, stop: 150}), lenient), Valid)
 }

@@ -26,27 +26,40 @@ const maxLostListed = 20
 // or something newer. An indeterminate write in S is never known to
 // precede anything, so it excuses the read. A final read whose value no
 // ok or indeterminate write wrote is reported too (a corrupted value).
+//
+// A key with acknowledged writes and no ok read invoked after the last
+// fault was healed is not verified: nothing says its writes survived the
+// faults, so the run cannot be valid (the harness's final read of it
+// failed, or the history has none).
 func (r *Result) checkDurability(h *prepared) {
 	byKey := h.byKey()
+	healed := int64(-1) // when the last fault ended
+	for _, iv := range h.nemesis {
+		healed = max(healed, iv.End)
+	}
 	lost, corrupt := 0, 0
 	for _, k := range h.keys {
 		ops := byKey[k]
 		var final *clientOp
-		okWrites := 0
+		okWrites, lateReads := 0, 0
 		for _, o := range ops {
 			if o.f == history.FWrite && o.typ == history.Ok {
 				okWrites++
 			}
 			if o.f == history.FRead && o.typ == history.Ok {
+				if o.call >= healed {
+					lateReads++
+				}
 				if final == nil || o.call > final.call || (o.call == final.call && o.ret > final.ret) {
 					final = o
 				}
 			}
 		}
+		if okWrites > 0 && lateReads == 0 {
+			r.Durability.KeysUnverified++
+			r.Durability.Unverified = append(r.Durability.Unverified, k)
+		}
 		if final == nil {
-			if okWrites > 0 {
-				r.Durability.KeysUnverified++
-			}
 			continue
 		}
 		r.Durability.KeysChecked++
@@ -107,15 +120,21 @@ func (r *Result) checkDurability(h *prepared) {
 	}
 	r.Durability.LostWrites = lost
 	unverified := ""
-	if r.Durability.KeysUnverified > 0 {
-		unverified = fmt.Sprintf(" (%d keys with ok writes had no ok read to verify them)", r.Durability.KeysUnverified)
+	if n := len(r.Durability.Unverified); n > 0 {
+		unverified = "not verified: " + listShort(r.Durability.Unverified) +
+			fmt.Sprintf(" (%d keys with acknowledged writes and no ok read after the faults were healed)", n)
 	}
 	switch {
 	case lost > 0 || corrupt > 0:
+		if unverified != "" {
+			unverified = "; " + unverified
+		}
 		r.Checkers[CheckDurability] = CheckerResult{Invalid, fmt.Sprintf(
 			"%d acknowledged writes lost, %d final reads of unwritten values%s", lost, corrupt, unverified)}
+	case unverified != "":
+		r.Checkers[CheckDurability] = CheckerResult{Unknown, unverified}
 	default:
 		r.Checkers[CheckDurability] = CheckerResult{Valid, fmt.Sprintf(
-			"no acknowledged write lost on %d keys%s", r.Durability.KeysChecked, unverified)}
+			"no acknowledged write lost on %d keys", r.Durability.KeysChecked)}
 	}
 }

@@ -37,8 +37,19 @@ type nem struct {
 }
 
 // build turns operations into history lines ordered by time, an invoke
-// before the completions at the same time.
+// before the completions at the same time, closed by the end-of-run line
+// (see buildOpen).
 func build(ops []top, nems ...nem) []history.Op {
+	out := buildOpen(ops, nems...)
+	end := int64(0)
+	if len(out) > 0 {
+		end = out[len(out)-1].Time
+	}
+	return append(out, history.Op{Type: history.End, Time: end})
+}
+
+// buildOpen is build without the end-of-run line: a history cut short.
+func buildOpen(ops []top, nems ...nem) []history.Op {
 	type line struct {
 		op  history.Op
 		ord int
