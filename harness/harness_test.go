@@ -176,18 +176,32 @@ func TestRunInMemory(t *testing.T) {
 			t.Fatalf("process id %d", op.Process)
 		}
 	}
-	for _, op := range ops[len(ops)-2*o.Keys:] {
-		if op.F == history.FRead {
+	for _, op := range ops {
+		if op.Final {
 			final++
 		}
 	}
 	if nem == 0 || final != 2*o.Keys {
 		t.Fatalf("%d nemesis lines, %d final read lines", nem, final)
 	}
-	// A re-check gives the same verdict.
-	again := CheckRun(context.Background(), res.RunDir, time.Minute, &out, nil)
+	if end := ops[len(ops)-1]; end.Type != history.End {
+		t.Fatalf("last line %+v, want the end line", end)
+	}
+	// A re-check gives the same verdict, into its own folder.
+	before, err := os.ReadFile(filepath.Join(res.RunDir, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recheck := filepath.Join(res.RunDir, ChecksDir, "again")
+	again := CheckRun(context.Background(), CheckInput{RunDir: res.RunDir, Out: recheck, Timeout: time.Minute}, &out, nil)
 	if again.Code != res.Code {
 		t.Fatalf("re-check exit %d, run %d", again.Code, res.Code)
+	}
+	if _, err := os.Stat(filepath.Join(recheck, ResultsFile)); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(res.RunDir, ResultsFile)); !bytes.Equal(before, after) {
+		t.Fatal("the re-check changed the run's own results.json")
 	}
 }
 

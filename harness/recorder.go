@@ -23,6 +23,8 @@ type Recorder struct {
 
 	// Counters for progress and the verdict line.
 	invoked, ok, fail, info atomic.Int64
+	// Acknowledged workload writes and ok workload reads, for the warm-up.
+	okWrites, okReads atomic.Int64
 }
 
 // NewRecorder records into w; times count from start.
@@ -52,6 +54,13 @@ func (r *Recorder) Append(op history.Op) {
 		r.invoked.Add(1)
 	case history.Ok:
 		r.ok.Add(1)
+		switch {
+		case op.Final:
+		case op.F == history.FWrite:
+			r.okWrites.Add(1)
+		case op.F == history.FRead:
+			r.okReads.Add(1)
+		}
 	case history.Fail:
 		r.fail.Add(1)
 	case history.Info:
@@ -65,6 +74,10 @@ func (r *Recorder) RecordNemesis(op history.Op) {
 	op.Type = history.Nemesis
 	r.Append(op)
 }
+
+// Served returns the acknowledged workload writes and ok workload reads
+// recorded so far.
+func (r *Recorder) Served() (writes, reads int64) { return r.okWrites.Load(), r.okReads.Load() }
 
 // Err is the first write error.
 func (r *Recorder) Err() error {

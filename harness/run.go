@@ -162,6 +162,10 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	r.stage.Store("starting")
 	harnessErr := r.drive(ctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
 		ServerBug: serverBug, Seed: opts.Seed, Logger: log})
+	// Every client has returned, so every operation has its completion:
+	// the history is whole, and says so (the checker calls a history
+	// without this line cut short).
+	rec.Append(history.Op{Type: history.End})
 	if err := hw.Close(); err != nil && harnessErr == nil {
 		harnessErr = fmt.Errorf("close history: %w", err)
 	}
@@ -178,11 +182,17 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 
 	// Check even after a harness failure or an interruption: the history
 	// so far is what a person will want to look at.
-	out := CheckRun(context.WithoutCancel(ctx), runDir, opts.CheckTimeout.D(), env.Out, log)
+	out := CheckRun(context.WithoutCancel(ctx), CheckInput{RunDir: runDir, Timeout: opts.CheckTimeout.D()}, env.Out, log)
 	out.Interrupted = interrupted
-	if harnessErr != nil {
+	switch {
+	case harnessErr != nil && out.Code == ExitInvalid:
+		// A violation found is definitive whatever else went wrong: the
+		// harness error is reported beside it, never instead of it.
+		out.Reason += "; harness error: " + harnessErr.Error()
+		out.Err = harnessErr
+	case harnessErr != nil:
 		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
-	} else if interrupted && out.Code == ExitValid {
+	case interrupted && out.Code == ExitValid:
 		// An interrupted run is an incomplete history: valid so far, but
 		// not a passing test.
 		out.Code, out.Verdict, out.Reason = ExitUnknown, string(checker.Unknown), "interrupted; the history so far is valid"
@@ -308,7 +318,9 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	nemDone := make(chan struct{})
 	go func() {
 		defer close(nemDone)
-		nem.Run(nemCtx, r.rec.RecordNemesis)
+		if r.warmUp(nemCtx) {
+			nem.Run(nemCtx, r.rec.RecordNemesis)
+		}
 	}()
 	r.setStage("running")
 	var wg sync.WaitGroup
@@ -339,6 +351,33 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	r.setStage("final reads")
 	r.finalReads(ctx, control)
 	return nil
+}
+
+// warmUp waits until the cluster has acknowledged a workload write and
+// served an ok workload read (each where the workload issues it), so that
+// the first fault falls on a cluster known to work, as etcd's robustness
+// tests wait for traffic before their failpoint. It reports false if ctx
+// ended first: no fault is injected, and the checker's warm-up floor says
+// why the run is unknown.
+func (r *runner) warmUp(ctx context.Context) bool {
+	wantWrites, wantReads := r.wopts.ReadRatio < 1, r.wopts.ReadRatio > 0
+	t0 := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		w, rd := r.rec.Served()
+		if (!wantWrites || w > 0) && (!wantReads || rd > 0) {
+			r.log.Info("warm-up done: the cluster serves; faults may start", "after", time.Since(t0).Round(time.Millisecond))
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			r.log.Warn("warm-up never ended: the cluster did not serve before the run ended, so no fault was injected",
+				"acknowledged_writes", w, "ok_reads", rd)
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 // ClientName is the name of workload client i (its links, its log lines).
@@ -423,16 +462,16 @@ func (r *runner) finalReads(ctx context.Context, control Client) {
 	timeout := max(5*time.Second, 2*r.opts.OpTimeout.D())
 	for _, key := range r.wopts.KeyNames() {
 		for try := 0; try < 3 && ctx.Err() == nil; try++ {
-			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key})
+			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key, Final: true})
 			octx, cancel := context.WithTimeout(ctx, timeout)
 			got, err := control.Read(octx, key)
 			cancel()
 			if err == nil {
-				r.rec.Append(history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got)})
+				r.rec.Append(history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got), Final: true})
 				break
 			}
 			r.log.Warn("final read failed", "key", key, "try", try+1, "err", err)
-			r.rec.Append(history.Op{Type: history.Fail, Process: proc, F: history.FRead, Key: key, Error: errText(ctx, err)})
+			r.rec.Append(history.Op{Type: history.Fail, Process: proc, F: history.FRead, Key: key, Error: errText(ctx, err), Final: true})
 		}
 	}
 }
@@ -463,23 +502,52 @@ func Versions(ctx context.Context, serverBin string) map[string]string {
 	return v
 }
 
-// CheckRun checks RUN_DIR/history.jsonl, writes results.json and the
-// report, prints the report's path and returns the outcome (its Line is
-// not printed). A history cut short by a malformed last line is checked up
-// to it.
-func CheckRun(ctx context.Context, runDir string, timeout time.Duration, w io.Writer, log *slog.Logger) *Outcome {
+// ChecksDir is the folder of a run where `torture check` puts each
+// re-check's results, one subfolder per check.
+const ChecksDir = "checks"
+
+// CheckInput names what CheckRun checks and where it writes.
+type CheckInput struct {
+	// RunDir is the run whose history is checked; its test.json, if any,
+	// names the test in the results.
+	RunDir string
+	// History is the history file; default RunDir/history.jsonl.
+	History string
+	// Out is where results.json and the report go; default RunDir. A
+	// re-check (torture check) never writes over a run's own results.
+	Out string
+	// Timeout bounds the linearizability check; default the run default.
+	Timeout time.Duration
+	// OpenEnded accepts a history without its end-of-run line (one not
+	// written by torture).
+	OpenEnded bool
+}
+
+// CheckRun checks a history, writes results.json and the report, prints
+// the report's path and returns the outcome (its Line is not printed). A
+// history cut short by a malformed line is checked up to it: a violation
+// in that prefix stands, but the outcome (and results.json) is at best
+// unknown.
+func CheckRun(ctx context.Context, in CheckInput, w io.Writer, log *slog.Logger) *Outcome {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ops, rerr := history.ReadFile(filepath.Join(runDir, HistoryFile))
+	if in.History == "" {
+		in.History = filepath.Join(in.RunDir, HistoryFile)
+	}
+	if in.Out == "" {
+		in.Out = in.RunDir
+	}
+	ops, rerr := history.ReadFile(in.History)
 	var pe *history.ParseError
 	if rerr != nil && !errors.As(rerr, &pe) {
-		return failed(runDir, Counts{}, rerr)
+		return failed(in.RunDir, Counts{}, rerr)
 	}
 	if pe != nil {
 		log.Warn("history has a malformed line; checking the lines before it", "err", pe)
 	}
 	counts := countOps(ops)
+	timeout := in.Timeout
 	if timeout <= 0 {
 		timeout = DefaultOptions().CheckTimeout.D()
 	}
@@ -488,26 +556,29 @@ func CheckRun(ctx context.Context, runDir string, timeout time.Duration, w io.Wr
 	cctx, cancel := context.WithTimeout(ctx, 2*timeout+30*time.Second)
 	defer cancel()
 	t0 := time.Now()
-	res := checker.Check(cctx, ops, checker.Options{Timeout: timeout, VerboseTimeout: min(timeout, checker.DefaultVerboseTimeout)})
+	res := checker.Check(cctx, ops, checker.Options{Timeout: timeout, VerboseTimeout: min(timeout, checker.DefaultVerboseTimeout),
+		OpenEnded: in.OpenEnded})
+	if pe != nil {
+		res.MarkIncomplete("history truncated: " + pe.Error())
+	}
 	log.Info("checked", "verdict", res.Verdict, "seconds", time.Since(t0).Seconds(), "ops", len(ops))
 
-	meta := checker.Meta{RunDir: runDir}
-	if ti, err := ReadTestInfo(runDir); err == nil {
+	meta := checker.Meta{RunDir: in.RunDir}
+	if ti, err := ReadTestInfo(in.RunDir); err == nil {
 		meta.Test = ti.Options.Name
 		meta.Options = optionsMap(ti.Options)
 	}
-	if err := res.Write(runDir, meta); err != nil {
-		return failed(runDir, counts, fmt.Errorf("write results: %w", err))
+	if err := os.MkdirAll(in.Out, 0o755); err != nil {
+		return failed(in.RunDir, counts, fmt.Errorf("results folder: %w", err))
 	}
-	out := &Outcome{Code: res.ExitCode(), RunDir: runDir, Verdict: string(res.Verdict), Reason: res.Reason, Counts: counts}
-	if pe != nil && out.Code == ExitValid {
-		out.Code, out.Verdict = ExitUnknown, string(checker.Unknown)
-		out.Reason = "history truncated: " + pe.Error()
+	if err := res.Write(in.Out, meta); err != nil {
+		return failed(in.RunDir, counts, fmt.Errorf("write results: %w", err))
 	}
+	out := &Outcome{Code: res.ExitCode(), RunDir: in.RunDir, Verdict: string(res.Verdict), Reason: res.Reason, Counts: counts}
 	if res.Reason != "" {
 		fmt.Fprintf(w, "checker: %s: %s\n", res.Verdict, res.Reason)
 	}
-	fmt.Fprintf(w, "report: %s\n", filepath.Join(runDir, ReportFile))
+	fmt.Fprintf(w, "report: %s\n", filepath.Join(in.Out, ReportFile))
 	return out
 }
 

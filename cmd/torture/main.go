@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/checker"
 	"github.com/ares-torture/torture/harness"
 	_ "github.com/ares-torture/torture/harness/docker" // --backend docker
 	"github.com/ares-torture/torture/harness/junit"
@@ -258,9 +259,12 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	fs.SetOutput(stderr)
 	timeout := harness.DefaultOptions().CheckTimeout
 	fs.Var(&timeout, "check-timeout", "time limit of the linearizability check")
+	outDir := fs.String("out", "", "write results.json and the report here (default RUN_DIR/checks/TIME); never over existing results")
+	openEnded := fs.Bool("open-ended", false, "the history has no end-of-run line (it was not written by torture)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: torture check [--check-timeout 60s] RUN_DIR|history.jsonl\n\n"+
-			"Re-checks a stored history without a cluster and rewrites results.json and the report.\n"+
+		fmt.Fprintf(fs.Output(), "usage: torture check [--check-timeout 60s] [--out DIR] RUN_DIR|HISTORY.jsonl\n\n"+
+			"Re-checks a stored history without a cluster. The results go to a new folder,\n"+
+			"RUN_DIR/checks/TIME (or --out DIR); the run's own results are never overwritten.\n"+
 			"Exit codes: 0 valid, 1 violation, 2 unknown, 3 harness failure.\n")
 		fs.PrintDefaults()
 	}
@@ -273,18 +277,27 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return usageError(stdout, "check needs one RUN_DIR or history.jsonl")
+		return usageError(stdout, "check needs one RUN_DIR or history file")
 	}
-	dir := fs.Arg(0)
-	if st, err := os.Stat(dir); err != nil {
+	in := harness.CheckInput{RunDir: fs.Arg(0), Timeout: timeout.D(), OpenEnded: *openEnded}
+	st, err := os.Stat(in.RunDir)
+	if err != nil {
 		return usageError(stdout, err.Error())
-	} else if !st.IsDir() {
-		dir = filepath.Dir(dir)
 	}
-	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = resolved // runs/latest names the run it points at
+	if !st.IsDir() {
+		in.History, in.RunDir = in.RunDir, filepath.Dir(in.RunDir)
 	}
-	out := harness.CheckRun(ctx, dir, timeout.D(), stdout, log)
+	if resolved, err := filepath.EvalSymlinks(in.RunDir); err == nil {
+		in.RunDir = resolved // runs/latest names the run it points at
+	}
+	in.Out = *outDir
+	if in.Out == "" {
+		in.Out = filepath.Join(in.RunDir, harness.ChecksDir, time.Now().UTC().Format("20060102T150405.000"))
+	}
+	if _, err := os.Stat(filepath.Join(in.Out, checker.ResultsFile)); err == nil {
+		return usageError(stdout, fmt.Sprintf("--out %s already holds results; give a new folder", in.Out))
+	}
+	out := harness.CheckRun(ctx, in, stdout, log)
 	fmt.Fprintln(stdout, out.Line())
 	return out.Code
 }
