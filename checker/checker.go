@@ -108,6 +108,9 @@ type Options struct {
 	// process being killed. Default: a quarter of the machine's memory
 	// (2 GiB if unknown).
 	MemoryLimit int64
+	// Reach tells the reached check what the history cannot (see
+	// ReachOptions).
+	Reach ReachOptions
 }
 
 // WithDefaults returns o with zero fields set to their defaults. A negative
@@ -240,6 +243,7 @@ type Result struct {
 	CheckSeconds float64     `json:"check_seconds"`
 	Stats        Stats       `json:"stats"`
 	Durability   Durability  `json:"durability"`
+	Reached      Reached     `json:"reached"`
 	Anomalies    []Anomaly   `json:"anomalies"`
 	Keys         []KeyResult `json:"keys"`
 	Notes        []string    `json:"notes,omitempty"`
@@ -312,6 +316,7 @@ func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
 
 	res.checkLinearizability(ctx, h, opts)
 	res.checkDurability(h)
+	res.checkReached(h, opts)
 	res.checkFloor(h, opts)
 	res.decide()
 	return res
@@ -352,7 +357,7 @@ func (r *Result) MarkIncomplete(why string) {
 // definitive; otherwise anything undecided makes the run Unknown.
 func (r *Result) decide() {
 	var invalid, unknown []string
-	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckFloor} {
+	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckFloor, CheckReached} {
 		c, ok := r.Checkers[name]
 		if !ok {
 			continue

@@ -53,6 +53,7 @@ type reportData struct {
 	MorePeriod int
 	Keys       []KeyResult
 	MoreKeys   int
+	Reached    []ReachedCount
 }
 
 type countRow struct {
@@ -106,6 +107,7 @@ func (r *Result) renderReport(w io.Writer) error {
 		d.Timeline = timelineSVG(r.hist)
 	}
 	d.RatePlot = rateSVG(r.Stats)
+	d.Reached = r.Reached.Counts()
 	return reportTmpl.Execute(w, d)
 }
 
@@ -166,6 +168,13 @@ Durability: {{.R.Durability.KeysChecked}} keys verified, {{.R.Durability.KeysUnv
 {{if .Latency}}<table><tr><th>latency (ok)</th><th>count</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>
 {{range .Latency}}<tr><td>{{.F}}</td><td class="n">{{.Q.Count}}</td><td class="n">{{f1 .Q.P50}}</td><td class="n">{{f1 .Q.P90}}</td><td class="n">{{f1 .Q.P99}}</td><td class="n">{{f1 .Q.Max}}</td></tr>
 {{end}}</table>{{end}}
+
+<h2>Reached</h2>
+<p class="small">States that safety depends on and that the faults aim at; a run with faults that reached none is not called valid.{{with .R.Reached.Faults}} Faults: {{join . ", "}}.{{end}}</p>
+<table><tr><th>state</th><th>name</th><th>count</th></tr>
+{{range .Reached}}<tr><td>{{.What}}</td><td><code>{{.Name}}</code></td><td class="n">{{if lt .Value 0}}–{{else}}{{.Value}}{{end}}</td></tr>
+{{end}}</table>
+<p class="small">– : not countable from this history (it carries no tags or configurations, or the EC k is unknown).</p>
 
 <h2>Timeline</h2>
 {{if .Timeline}}{{.Timeline}}{{else}}<p class="small">No history attached to this result.</p>{{end}}
