@@ -157,6 +157,9 @@ type KeyResult struct {
 	// Visualization is the path of Porcupine's HTML relative to the run
 	// directory, set by Write.
 	Visualization string `json:"visualization,omitempty"`
+	// Method is what decided the key: MethodTagOrder, MethodReadMapping
+	// or MethodPorcupine (see checkKey).
+	Method string `json:"method,omitempty"`
 
 	// probe, for a key decided by probePrefixes, bounds the diagnosis's
 	// search: the prefix cut at completion probe.fail is not linearizable,

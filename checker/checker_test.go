@@ -333,6 +333,7 @@ func hardHistory(n int) []history.Op {
 }
 
 func TestTimeoutGivesUnknown(t *testing.T) {
+	usePorcupineOnly(t)
 	for _, timeout := range []time.Duration{time.Nanosecond, time.Millisecond} {
 		t.Run(timeout.String(), func(t *testing.T) {
 			opts := lenient
@@ -351,6 +352,7 @@ func TestTimeoutGivesUnknown(t *testing.T) {
 }
 
 func TestMemoryLimitGivesUnknown(t *testing.T) {
+	usePorcupineOnly(t)
 	// One busy key: a single long segment whose search takes many steps.
 	ops := synthetic(3, 2000, 1, 10)
 	opts := Options{MemoryLimit: 64 << 10}
@@ -364,6 +366,7 @@ func TestMemoryLimitGivesUnknown(t *testing.T) {
 }
 
 func TestHardHistoryIsFoundInvalidGivenTime(t *testing.T) {
+	usePorcupineOnly(t)
 	if testing.Short() {
 		t.Skip("exhaustive search")
 	}

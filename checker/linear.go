@@ -32,6 +32,8 @@ type keyHistory struct {
 	completed int         // ok operations: the completions of the history
 	// failed are the fail writes by value, to explain reads of them.
 	failed map[string]*clientOp
+	// all are the key's operations as recorded (for the tag witness).
+	all []*clientOp
 }
 
 // buildKey turns one key's operations into Porcupine operations with
@@ -47,7 +49,7 @@ type keyHistory struct {
 // earliest such return instead of infinity. Neither changes the verdict;
 // both keep the search (and the segments, see segment.go) small.
 func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
-	kh := &keyHistory{key: key, values: []string{""}, infty: end + 1, failed: map[string]*clientOp{}}
+	kh := &keyHistory{key: key, values: []string{""}, infty: end + 1, failed: map[string]*clientOp{}, all: ops}
 	ids := map[string]int{"": 0}
 	intern := func(v string) int {
 		if id, ok := ids[v]; ok {
@@ -279,12 +281,13 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 		defer cancel()
 	}
 	results := make([]KeyResult, len(khs))
+	fast := make([]keyFast, len(khs))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				results[i] = checkKey(cctx, khs[i], searchShare(opts))
+				results[i], fast[i] = checkKey(cctx, khs[i], searchShare(opts))
 			}
 		})
 	}
@@ -313,7 +316,7 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
-				diags[i] = diagnose(dctx, khs[i], results[i].probe, h, opts)
+				diags[i] = diagnose(dctx, khs[i], results[i].probe, fast[i], h, opts)
 			}
 		})
 	}
@@ -335,6 +338,10 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 		case Unknown:
 			undecided = append(undecided, quoteKey(kr.Key)+" ("+kr.Reason+")")
 		}
+		if w := fast[i].witness; w != nil && !w.ok && kr.Verdict != Invalid {
+			r.Notes = append(r.Notes, fmt.Sprintf("key %s is %s, but the protocol's tag order is not a linearization: %s",
+				quoteKey(kr.Key), kr.Verdict, w.why))
+		}
 	}
 	switch {
 	case len(bad) > 0:
@@ -352,15 +359,63 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	}
 }
 
-func checkKey(ctx context.Context, kh *keyHistory, share int64) (kr KeyResult) {
+// Methods that decide a key (KeyResult.Method).
+const (
+	MethodTagOrder    = "tag-order"
+	MethodReadMapping = "read-mapping"
+	MethodPorcupine   = "porcupine"
+)
+
+// keyFast is what the fast checks learned about a key, for its diagnosis.
+type keyFast struct {
+	// witness is the tag witness's result; nil if the key has no tags.
+	witness *witnessResult
+	// zone says the read-mapping check found the key invalid: the
+	// diagnosis then bisects with it rather than with Porcupine.
+	zone bool
+}
+
+// checkKey decides one key: the tag witness first (a linearization the
+// protocol recorded), then the exact read-mapping check, then Porcupine
+// for what neither decides (duplicate written values).
+func checkKey(ctx context.Context, kh *keyHistory, share int64) (kr KeyResult, kf keyFast) {
 	kr = KeyResult{Key: kh.key, Ops: len(kh.ops)}
 	if ctx.Err() != nil {
 		kr.Verdict, kr.Reason = Unknown, "time limit reached before the check started"
-		return kr
+		return kr, kf
 	}
 	start := time.Now()
-	sc := kh.check(ctx, kh.ops, share)
 	defer func() { kr.Seconds = time.Since(start).Seconds() }()
+	if porcupineOnly {
+		kr.Method = MethodPorcupine
+		return checkPorcupine(ctx, kh, share, kr), kf
+	}
+	if w := tagWitness(kh.all); w.applicable {
+		kf.witness = &w
+		if w.ok {
+			kr.Verdict, kr.Method = Valid, MethodTagOrder
+			return kr, kf
+		}
+	}
+	switch zr := zoneCheck(kh.ops); zr.verdict {
+	case zoneValid:
+		kr.Verdict, kr.Method = Valid, MethodReadMapping
+		return kr, kf
+	case zoneInvalid:
+		kr.Verdict, kr.Method, kf.zone = Invalid, MethodReadMapping, true
+		return kr, kf
+	}
+	kr.Method = MethodPorcupine
+	return checkPorcupine(ctx, kh, share, kr), kf
+}
+
+// porcupineOnly skips the fast checks, for tests of the Porcupine path
+// (time and memory limits, the prefix probe).
+var porcupineOnly bool
+
+// checkPorcupine decides kh with Porcupine's segmented search.
+func checkPorcupine(ctx context.Context, kh *keyHistory, share int64, kr KeyResult) KeyResult {
+	sc := kh.check(ctx, kh.ops, share)
 	switch sc.res {
 	case porcupine.Ok:
 		kr.Verdict = Valid
@@ -427,10 +482,13 @@ type diagnosis struct {
 	window []porcupine.Operation
 	inits  []int
 	info   *porcupine.LinearizationInfo
-	model  porcupine.Model
-	annots []porcupine.Annotation
-	note   []string
-	desc   string
+	// clusters says window holds only the conflicting clusters of the
+	// read-mapping check.
+	clusters bool
+	model    porcupine.Model
+	annots   []porcupine.Annotation
+	note     []string
+	desc     string
 }
 
 // completion is a return event of the key's history, in Porcupine's event
@@ -503,6 +561,12 @@ func prefixAt(kh *keyHistory, cs []completion, j int) []porcupine.Operation {
 	return ops
 }
 
+// zoneWindowSearch bounds the segmented search that draws the usual window
+// of a key the read-mapping check decided: busy keys (no quiescent point)
+// may need an exponential search, so they show the conflicting clusters
+// instead.
+const zoneWindowSearch = 500 * time.Millisecond
+
 // contextOps is how many operations before the failing segment the
 // visualization tries to show.
 const contextOps = 50
@@ -511,7 +575,7 @@ const contextOps = 50
 // completions, within half of the time left in dctx), then runs
 // Porcupine's verbose check for the visualization (the rest) on the
 // segments that end at the failure, if they are few enough.
-func diagnose(dctx context.Context, kh *keyHistory, probe *probed, h *prepared, opts Options) *diagnosis {
+func diagnose(dctx context.Context, kh *keyHistory, probe *probed, kf keyFast, h *prepared, opts Options) *diagnosis {
 	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
 	cs := completions(kh)
 	if len(cs) > 0 {
@@ -524,7 +588,10 @@ func diagnose(dctx context.Context, kh *keyHistory, probe *probed, h *prepared, 
 		// Invariant: prefixAt(hi) is not linearizable (the whole history
 		// is not, or the prefix the probe found), prefixAt(lo-1) is.
 		lo, hi := 0, len(cs)-1
-		if probe != nil {
+		switch {
+		case kf.zone:
+			lo, hi = kh.zoneBisect(sctx, cs)
+		case probe != nil:
 			lo, hi = probe.pass+1, probe.fail
 		}
 		for lo < hi {
@@ -550,12 +617,29 @@ func diagnose(dctx context.Context, kh *keyHistory, probe *probed, h *prepared, 
 		d.note = append(d.note, "no operation of this key completed")
 	}
 	d.desc = d.explain()
+	if w := kf.witness; w != nil && !w.ok {
+		d.desc += "; the protocol's tag order fails: " + w.why
+	}
 
 	// The window: the failing segment and the segments before it, up to
 	// contextOps operations, starting from the states the register may
-	// hold there.
+	// hold there. A key the read-mapping check decided may have no
+	// quiescent point to cut at: it shows the two conflicting clusters,
+	// not linearizable by themselves.
 	d.window = d.best
-	if sc := kh.check(dctx, d.best, searchShare(opts)); sc.res == porcupine.Illegal {
+	var win []porcupine.Operation
+	if kf.zone {
+		var zr zoneResult
+		win, zr = zoneWindow(d.best)
+		d.note = append(d.note, kh.describeZone(d.best, zr))
+	}
+	wctx := dctx
+	if win != nil {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(dctx, zoneWindowSearch)
+		defer cancel()
+	}
+	if sc := kh.check(wctx, d.best, searchShare(opts)); sc.res == porcupine.Illegal {
 		first, n := sc.fail, len(sc.segs[sc.fail])
 		if first >= len(sc.states) {
 			// The start states of the failing segment were not computed;
@@ -572,6 +656,8 @@ func diagnose(dctx context.Context, kh *keyHistory, probe *probed, h *prepared, 
 			d.window = append(d.window, seg...)
 		}
 		d.inits = sc.states[first]
+	} else if win != nil {
+		d.window, d.clusters = win, true
 	}
 
 	switch {
@@ -615,7 +701,12 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, share int64) {
 		}
 		hi = max(hi, op.Return)
 	}
-	if len(d.window) < len(d.kh.ops) {
+	switch {
+	case d.clusters:
+		d.note = append(d.note, fmt.Sprintf(
+			"the visualization shows the %d operations of the two conflicting clusters (each write with the reads of its value), not linearizable by themselves",
+			len(d.window)))
+	case len(d.window) < len(d.kh.ops):
 		vals := make([]string, len(d.inits))
 		for i, s := range d.inits {
 			vals[i] = strconv.Quote(short(d.kh.value(s)))
@@ -718,6 +809,9 @@ func (d *diagnosis) anomaly() Anomaly {
 	if d.failing != nil {
 		a.Op = d.failing.ref()
 		a.Description += "; failing operation: " + a.Op.String()
+		if f := protoFacts(d.failing); f != "" {
+			a.Description += " (" + f[2:] + ")"
+		}
 		if d.prefix >= 0 {
 			a.LinearizablePrefix = d.prefix
 			a.Description += fmt.Sprintf("; the history up to its first %d of %d completions is linearizable",

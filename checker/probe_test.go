@@ -13,6 +13,7 @@ import (
 // violation, so the key is invalid, not undecided, and the diagnosis names
 // the corrupted read.
 func TestFailingPrefixOfAHistoryTooBigToSearch(t *testing.T) {
+	usePorcupineOnly(t)
 	ops := synthetic(3, 2000, 1, 8)
 	var lastWrite string
 	for i := len(ops) - 1; i >= 0; i-- {
