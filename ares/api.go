@@ -28,6 +28,11 @@ const (
 	// BugReuseTag: writers do not raise the timestamp they found, so two
 	// writes can carry the same tag with different values (client).
 	BugReuseTag Bug = "reuse-tag"
+	// BugRetrySameTag: a writer keeps no memory of the timestamps it
+	// issued and its writer id is its bare name, so after a write that
+	// reached only a minority, the next write by a client of that name
+	// can miss it and issue the same tag with another value (client).
+	BugRetrySameTag Bug = "retry-same-tag"
 )
 
 // Bugs lists every known bug with a one-line description.
@@ -41,6 +46,7 @@ var Bugs = []struct {
 	{BugNoTagCheck, true, "servers overwrite values with older tags"},
 	{BugVolatile, true, "servers acknowledge writes they keep only in memory"},
 	{BugReuseTag, false, "writers reuse the largest tag they saw instead of raising it"},
+	{BugRetrySameTag, false, "a renewed writer forgets its issued tags and reuses its writer id"},
 }
 
 // ParseBug checks a bug name ("" is no bug).
@@ -81,8 +87,8 @@ const DefaultMaxReplyBytes = 160 << 20
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
-	// ID is the client's name; writer ids add a random per-process suffix
-	// so that they are never reused across restarts.
+	// ID is the client's name; writer ids add a random suffix per Client
+	// (NewClient, Renew) so that they are never reused across restarts.
 	ID string
 	// Initial is the configuration with index 0.
 	Initial   *Config

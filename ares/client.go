@@ -77,6 +77,11 @@ type Client struct {
 	mu      sync.Mutex
 	seq     seq
 	gcBelow uint64 // entries below it were garbage collected and dropped
+	// issued is the last timestamp this client put in a write's tag, per
+	// key. A write that timed out may still live on a minority that the
+	// next write's get-tag quorum misses; without this the next write
+	// could issue the same tag with another value.
+	issued map[string]uint64
 }
 
 // NewClient checks the options and returns a client that starts from the
@@ -103,13 +108,43 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	var suffix [8]byte
-	if _, err := rand.Read(suffix[:]); err != nil {
-		return nil, fmt.Errorf("writer id: %w", err)
+	wid, err := writerID(opts)
+	if err != nil {
+		return nil, err
 	}
-	c := &Client{opts: opts, log: opts.Logger, wid: opts.ID + "-" + hex.EncodeToString(suffix[:])}
+	c := &Client{opts: opts, log: opts.Logger, wid: wid, issued: map[string]uint64{}}
 	c.seq = seq{{Cfg: opts.Initial.Clone(), Status: Finalized}}
 	return c, nil
+}
+
+// writerID is the client's name with a random suffix, so that no two
+// Clients (of one process or across restarts) share a writer id; with
+// BugRetrySameTag it is the bare name.
+func writerID(opts ClientOptions) (string, error) {
+	if opts.Bug == BugRetrySameTag {
+		return opts.ID, nil
+	}
+	var suffix [8]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return "", fmt.Errorf("writer id: %w", err)
+	}
+	return opts.ID + "-" + hex.EncodeToString(suffix[:]), nil
+}
+
+// Renew returns a new client with c's options and the configuration
+// sequence c knows, but a fresh writer id and no memory of issued tags: a
+// new process in Jepsen's sense, as after an operation of unknown outcome.
+// c stays usable; its operations in flight do not affect the new client.
+func (c *Client) Renew() (*Client, error) {
+	wid, err := writerID(c.opts)
+	if err != nil {
+		return nil, err
+	}
+	n := &Client{opts: c.opts, log: c.log, wid: wid, issued: map[string]uint64{}}
+	c.mu.Lock()
+	n.seq, n.gcBelow = c.seq.clone(), c.gcBelow
+	c.mu.Unlock()
+	return n, nil
 }
 
 // WriterID returns the writer id this client puts in its tags.
@@ -200,50 +235,131 @@ func (c *Client) follow(ctx context.Context, s *seq, cur *Config, ptrs []NextC) 
 	return nil, nil
 }
 
+// OpInfo is what a read or write learned on its way, for the history. It
+// is meaningful only for an operation that succeeded.
+type OpInfo struct {
+	// Tag is the tag the write put, or the read returned ({0,""} for the
+	// initial value).
+	Tag Tag
+	// Config is the index of the configuration the operation finished in:
+	// the last one it put its pair into (for a read without write-back,
+	// the last one it read).
+	Config uint64
+	// Configs is how many distinct configurations the operation read
+	// from or put into, in both phases.
+	Configs int
+	// Elements is, for a read whose value came from an EC configuration,
+	// how many coded elements it was decoded from; 0 for ABD and for the
+	// initial value.
+	Elements int
+	// Behind says some server of a first-phase quorum replied an older
+	// tag than the newest of that quorum.
+	Behind bool
+}
+
+// opTrace gathers an operation's OpInfo as its phases run.
+type opTrace struct {
+	info    OpInfo
+	visited map[uint64]bool
+}
+
+func newTrace() *opTrace { return &opTrace{visited: map[uint64]bool{}} }
+
+// at notes that the operation read from or put into configuration id.
+func (t *opTrace) at(id uint64) {
+	t.visited[id] = true
+	t.info.Config = id
+	t.info.Configs = len(t.visited)
+}
+
 // Write stores value under key.
 func (c *Client) Write(ctx context.Context, key string, value []byte) error {
-	s := c.snapshot()
-	defer func() { c.merge(s) }() // s as it ends, not as it starts
-	var tmax Tag
-	visit := func(cfg *Config) ([]NextC, error) {
-		t, ptrs, err := c.getTag(ctx, cfg, key)
-		tmax = MaxTag(tmax, t)
-		return ptrs, err
-	}
-	if err := c.phase1(ctx, &s, visit); err != nil {
-		return fmt.Errorf("write %q: %w", key, err)
-	}
-	t := Tag{TS: tmax.TS + 1, WID: c.wid}
-	if c.opts.Bug == BugReuseTag && tmax.TS > 0 {
-		t.TS = tmax.TS
-	}
-	if err := c.phase2(ctx, &s, key, pair{t, value}); err != nil {
-		return fmt.Errorf("write %q: %w", key, err)
-	}
-	return nil
+	_, err := c.WriteInfo(ctx, key, value)
+	return err
 }
 
 // Read returns the value of key (nil for the initial value).
 func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
+	v, _, err := c.ReadInfo(ctx, key)
+	return v, err
+}
+
+// WriteInfo stores value under key and reports what the write learned.
+func (c *Client) WriteInfo(ctx context.Context, key string, value []byte) (OpInfo, error) {
 	s := c.snapshot()
 	defer func() { c.merge(s) }() // s as it ends, not as it starts
+	tr := newTrace()
+	var tmax Tag
+	visit := func(cfg *Config) ([]NextC, error) {
+		t, behind, ptrs, err := c.getTag(ctx, cfg, key)
+		if err == nil {
+			tr.at(cfg.ID)
+			tr.info.Behind = tr.info.Behind || behind
+		}
+		tmax = MaxTag(tmax, t)
+		return ptrs, err
+	}
+	if err := c.phase1(ctx, &s, visit); err != nil {
+		return tr.info, fmt.Errorf("write %q: %w", key, err)
+	}
+	t := c.nextTag(key, tmax)
+	tr.info.Tag = t
+	if err := c.phase2(ctx, &s, key, pair{Tag: t, Value: value}, tr); err != nil {
+		return tr.info, fmt.Errorf("write %q: %w", key, err)
+	}
+	return tr.info, nil
+}
+
+// nextTag is the tag of this client's next write of key: above the
+// get-tag quorum's newest tag and above every tag it issued for key before,
+// whether or not that write finished. It records the new timestamp before
+// phase 2 sends anything, so a write that fails still counts.
+func (c *Client) nextTag(key string, tmax Tag) Tag {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts := tmax.TS
+	if c.opts.Bug != BugRetrySameTag {
+		ts = max(ts, c.issued[key])
+	}
+	t := Tag{TS: ts + 1, WID: c.wid}
+	if c.opts.Bug == BugReuseTag && tmax.TS > 0 {
+		t.TS = tmax.TS
+	}
+	if c.opts.Bug != BugRetrySameTag {
+		c.issued[key] = max(c.issued[key], t.TS)
+	}
+	return t
+}
+
+// ReadInfo returns the value of key (nil for the initial value) and what
+// the read learned.
+func (c *Client) ReadInfo(ctx context.Context, key string) ([]byte, OpInfo, error) {
+	s := c.snapshot()
+	defer func() { c.merge(s) }() // s as it ends, not as it starts
+	tr := newTrace()
 	var best pair
 	visit := func(cfg *Config) ([]NextC, error) {
 		got, ptrs, skip, err := c.getData(ctx, cfg, []string{key}, c.opts.PB)
-		if err == nil && !skip && best.Tag.Less(got[key].Tag) {
-			best = got[key]
+		if err == nil && !skip {
+			tr.at(cfg.ID)
+			p := got[key]
+			tr.info.Behind = tr.info.Behind || p.behind
+			if best.Tag.Less(p.Tag) {
+				best = p
+			}
 		}
 		return ptrs, err
 	}
 	if err := c.phase1(ctx, &s, visit); err != nil {
-		return nil, fmt.Errorf("read %q: %w", key, err)
+		return nil, tr.info, fmt.Errorf("read %q: %w", key, err)
 	}
+	tr.info.Tag, tr.info.Elements = best.Tag, best.elems
 	if c.opts.Bug != BugNoWriteBack {
-		if err := c.phase2(ctx, &s, key, best); err != nil {
-			return nil, fmt.Errorf("read %q: %w", key, err)
+		if err := c.phase2(ctx, &s, key, best, tr); err != nil {
+			return nil, tr.info, fmt.Errorf("read %q: %w", key, err)
 		}
 	}
-	return best.Value, nil
+	return best.Value, tr.info, nil
 }
 
 // phase1 visits every configuration from the last finalized one to the last
@@ -290,12 +406,13 @@ func (c *Client) phase1(ctx context.Context, s *seq, visit func(*Config) ([]Next
 // read-config; while that finds a newer configuration, it puts the pair
 // there too. This loop is what keeps a write from being lost when a
 // reconfiguration transfers state concurrently.
-func (c *Client) phase2(ctx context.Context, s *seq, key string, p pair) error {
+func (c *Client) phase2(ctx context.Context, s *seq, key string, p pair, tr *opTrace) error {
 	for {
 		last := s.last()
 		if _, err := c.putData(ctx, last, map[string]pair{key: p}); err != nil {
 			return err
 		}
+		tr.at(last.ID)
 		if err := c.readConfig(ctx, s); err != nil {
 			return err
 		}

@@ -44,27 +44,35 @@ func bestPointer(ps []NextC) NextC {
 }
 
 // getTag is the DAP's get-tag for one key: the largest tag of a quorum.
-func (c *Client) getTag(ctx context.Context, cfg *Config, key string) (Tag, []NextC, error) {
+// behind reports that some server of the quorum replied an older tag.
+func (c *Client) getTag(ctx context.Context, cfg *Config, key string) (t Tag, behind bool, ptrs []NextC, err error) {
 	resps, err := c.quorum(ctx, cfg, OpQueryTag, cfg.Quorum(), func(int) *Request {
 		return &Request{Keys: []string{key}}
 	})
 	if err != nil {
-		return Tag{}, nil, err
+		return Tag{}, false, nil, err
 	}
-	var t Tag
 	for _, r := range resps {
 		if len(r.Tags) != 1 {
-			return Tag{}, nil, fmt.Errorf("query-tag reply from %s has %d tags, want 1", r.From, len(r.Tags))
+			return Tag{}, false, nil, fmt.Errorf("query-tag reply from %s has %d tags, want 1", r.From, len(r.Tags))
 		}
 		t = MaxTag(t, r.Tags[0])
 	}
-	return t, pointers(resps), nil
+	for _, r := range resps {
+		behind = behind || r.Tags[0].Less(t)
+	}
+	return t, behind, pointers(resps), nil
 }
 
 // pair is a tag and the value it names.
 type pair struct {
 	Tag   Tag
 	Value []byte
+	// What a get-data learned besides: how many coded elements an EC
+	// value was decoded from, and whether some server of the quorum held
+	// an older tag than the newest (set for get-data of named keys only).
+	elems  int
+	behind bool
 }
 
 // getData is the DAP's get-data for the given keys. It returns the newest
@@ -143,15 +151,17 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out
 						continue
 					}
 					if p, ok := out[o.Key]; !ok || p.Tag.Less(e.Tag) {
-						out[o.Key] = pair{e.Tag, e.Value}
+						out[o.Key] = pair{Tag: e.Tag, Value: e.Value}
 					}
 				}
 			}
 		}
 		for _, k := range keys {
-			if _, ok := out[k]; !ok {
-				out[k] = pair{}
+			p := out[k]
+			for _, r := range resps {
+				p.behind = p.behind || newestOf(findObject(r.Objects, k)).Less(p.Tag)
 			}
+			out[k] = p
 		}
 		return out, ptrs, pg, false, false, nil
 	}
@@ -160,11 +170,13 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out
 	for _, k := range keys {
 		lists[k] = make([]*Object, cfg.N())
 	}
+	replied := make([]bool, cfg.N())
 	for _, r := range resps {
 		idx := cfg.Index(r.From)
 		if idx < 0 {
 			return nil, nil, pg, false, false, fmt.Errorf("reply from %s, not a server of configuration %d", r.From, cfg.ID)
 		}
+		replied[idx] = true
 		for i := range r.Objects {
 			o := &r.Objects[i]
 			if lists[o.Key] == nil {
@@ -181,9 +193,44 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out
 		if !ok {
 			return nil, nil, pg, false, true, nil
 		}
+		if keys != nil {
+			// Behind against the newest tag any server listed, not the
+			// decoded one: a server that lacks a listed tag lags.
+			var newest Tag
+			for i, o := range l {
+				if replied[i] {
+					newest = MaxTag(newest, newestOf(o))
+				}
+			}
+			for i, o := range l {
+				p.behind = p.behind || (replied[i] && newestOf(o).Less(newest))
+			}
+		}
 		out[k] = p
 	}
 	return out, ptrs, pg, false, false, nil
+}
+
+// findObject returns key's object in a reply, or nil.
+func findObject(objs []Object, key string) *Object {
+	for i := range objs {
+		if objs[i].Key == key {
+			return &objs[i]
+		}
+	}
+	return nil
+}
+
+// newestOf is the newest tag a server listed for an object (t0 for none).
+func newestOf(o *Object) Tag {
+	if o == nil {
+		return Tag{}
+	}
+	t := o.Floor
+	for _, e := range o.Entries {
+		t = MaxTag(t, e.Tag)
+	}
+	return t
 }
 
 // trimToPage cuts the replies of a get-data of every key to one page. A
@@ -281,7 +328,7 @@ func decodeNewest(cfg *Config, lists []*Object) (pair, bool, error) {
 	if err != nil {
 		return pair{}, false, fmt.Errorf("decode %s: %w", maxDec, err)
 	}
-	return pair{maxDec, v}, true, nil
+	return pair{Tag: maxDec, Value: v, elems: have}, true, nil
 }
 
 // putData is the DAP's put-data of pairs (one per key): ABD sends every
