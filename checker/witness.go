@@ -96,6 +96,7 @@ func tagWitness(ops []*clientOp) witnessResult {
 	for _, r := range reads {
 		t := *r.tag
 		if t.IsZero() {
+			ws = append(ws, witnessOp{o: r, tag: t, call: r.call, ret: r.ret})
 			continue
 		}
 		i, ok := byTag[t]
