@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/history"
 	"github.com/ares-torture/torture/nemesis"
 )
 
@@ -40,8 +41,30 @@ type ClientSpec struct {
 // Client is one ARES client endpoint, in process (local backend) or an
 // agent in its own container (docker backend).
 type Client interface {
-	Read(ctx context.Context, key string) ([]byte, error)
-	Write(ctx context.Context, key string, value []byte) error
+	// Read returns key's value (nil for the initial value) and what the
+	// read learned (ares.Client.ReadInfo).
+	Read(ctx context.Context, key string) ([]byte, ares.OpInfo, error)
+	// Write stores value under key and reports what the write learned
+	// (ares.Client.WriteInfo).
+	Write(ctx context.Context, key string, value []byte) (ares.OpInfo, error)
 	Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error)
+	// Renew replaces the endpoint's ARES client by a fresh one (a new
+	// writer id, no memory of the old one's tags), as Jepsen gives a new
+	// process a new client after an operation of unknown outcome. Its
+	// links to the servers stay the same.
+	Renew(ctx context.Context) error
 	Close() error
+}
+
+// SetOpInfo records what an ok operation learned into its completion line.
+// An info with no configuration visited came from an agent that does not
+// report it: nothing is recorded rather than the initial tag.
+func SetOpInfo(done *history.Op, info ares.OpInfo) {
+	if info.Configs == 0 {
+		return
+	}
+	cfg := info.Config
+	done.Tag = &history.Tag{TS: info.Tag.TS, WID: info.Tag.WID}
+	done.Config = &cfg
+	done.Configs, done.Elements, done.Behind = info.Configs, info.Elements, info.Behind
 }

@@ -389,9 +389,30 @@ func ClientName(i int) string { return fmt.Sprintf("c%d", i) }
 func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloads.Generator) {
 	proc := i
 	r.noteProc(proc)
+	renew := false
 	for soft.Err() == nil {
 		if err := r.limiter.Wait(soft); err != nil {
 			return
+		}
+		if renew {
+			// The process that ended info is gone; its successor gets a
+			// fresh ARES client (new writer id), as in Jepsen. If that
+			// fails (an agent that stopped answering), this client stops:
+			// its history is complete, only shorter, and the checker
+			// judges what ran (too little is unknown, not valid). Going on
+			// with the old client would break the new-process rule, and a
+			// harness error would throw away a checkable history for what
+			// is a lost client, a fault Jepsen expects.
+			rctx, cancel := context.WithTimeout(soft, r.opts.OpTimeout.D())
+			err := c.Renew(rctx)
+			cancel()
+			if err != nil {
+				if soft.Err() == nil {
+					r.log.Warn("client renewal failed; the client stops", "client", ClientName(i), "process", proc, "err", err)
+				}
+				return
+			}
+			renew = false
 		}
 		op := gen.Next()
 		inv := history.Op{Type: history.Invoke, Process: proc, F: op.F, Key: op.Key, Value: op.Value}
@@ -402,21 +423,24 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 		r.rec.Append(inv)
 		octx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout.D())
 		var (
-			got []byte
-			err error
+			got  []byte
+			info ares.OpInfo
+			err  error
 		)
 		if op.F == history.FWrite {
-			err = c.Write(octx, op.Key, payload)
+			info, err = c.Write(octx, op.Key, payload)
 		} else {
-			got, err = c.Read(octx, op.Key)
+			got, info, err = c.Read(octx, op.Key)
 		}
 		cancel()
 		done := inv
 		switch {
 		case err == nil && op.F == history.FRead:
 			done.Type, done.Value = history.Ok, ReadValue(got)
+			SetOpInfo(&done, info)
 		case err == nil:
 			done.Type = history.Ok
+			SetOpInfo(&done, info)
 		case op.F == history.FRead:
 			// A read changes no register's value, so a failed read is
 			// known not to have taken effect (Jepsen records these :fail):
@@ -431,6 +455,7 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 		if done.Type == history.Info {
 			proc += r.opts.Clients
 			r.noteProc(proc)
+			renew = true
 		}
 	}
 }
@@ -464,7 +489,7 @@ func (r *runner) finalReads(ctx context.Context, control Client) {
 		for try := 0; try < 3 && ctx.Err() == nil; try++ {
 			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key, Final: true})
 			octx, cancel := context.WithTimeout(ctx, timeout)
-			got, err := control.Read(octx, key)
+			got, _, err := control.Read(octx, key)
 			cancel()
 			if err == nil {
 				r.rec.Append(history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got), Final: true})

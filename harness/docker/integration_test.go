@@ -176,12 +176,16 @@ func TestClusterFaults(t *testing.T) {
 	op := func(cl harness.Client, v string) error {
 		octx, ocancel := context.WithTimeout(ctx, 2*time.Second)
 		defer ocancel()
-		if err := cl.Write(octx, "k", []byte(v)); err != nil {
-			return err
-		}
-		got, err := cl.Read(octx, "k")
+		winfo, err := cl.Write(octx, "k", []byte(v))
 		if err != nil {
 			return err
+		}
+		got, rinfo, err := cl.Read(octx, "k")
+		if err != nil {
+			return err
+		}
+		if winfo.Configs != 1 || rinfo.Configs != 1 || winfo.Tag.WID == "" {
+			return fmt.Errorf("operation info: write %+v, read %+v", winfo, rinfo)
 		}
 		if string(got) != v && cl == a {
 			return fmt.Errorf("read %q after writing %q", got, v)
@@ -246,10 +250,15 @@ func TestClusterFaults(t *testing.T) {
 	// s1 and s2 now form the only quorum: they must remember v6 (or a
 	// later indeterminate write) from disk.
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-	got, err := a.Read(rctx, "k")
+	got, _, err := a.Read(rctx, "k")
 	rcancel()
 	if err != nil {
 		t.Fatalf("read after restarts: %v", err)
+	}
+	// A renewed client (what a process gets after an info operation) is
+	// a fresh ARES client in the same agent container.
+	if err := a.Renew(ctx); err != nil {
+		t.Fatalf("renew: %v", err)
 	}
 	if g := string(got); g != "v6" && g != "v7" {
 		t.Errorf("read after restarts: %q, want v6 (or the indeterminate v7)", g)

@@ -207,13 +207,14 @@ func oneOp(ctx context.Context, cl harness.Client, gen *workloads.Generator, rec
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
-		got []byte
-		err error
+		got  []byte
+		info ares.OpInfo
+		err  error
 	)
 	if op.F == history.FWrite {
-		err = cl.Write(octx, op.Key, gen.Payload(op))
+		info, err = cl.Write(octx, op.Key, gen.Payload(op))
 	} else {
-		got, err = cl.Read(octx, op.Key)
+		got, info, err = cl.Read(octx, op.Key)
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op.F, op.Key, err)
@@ -224,6 +225,7 @@ func oneOp(ctx context.Context, cl harness.Client, gen *workloads.Generator, rec
 		if op.F == history.FRead {
 			done.Value = harness.ReadValue(got)
 		}
+		harness.SetOpInfo(&done, info)
 		rec.Append(done)
 	}
 	return nil

@@ -7,10 +7,14 @@
 // The protocol is JSON over HTTP:
 //
 //	POST /v1/init      InitRequest             -> {}
+//	POST /v1/renew     RenewRequest            -> {}
 //	POST /v1/read      KeyRequest              -> ValueResponse
-//	POST /v1/write     WriteRequest            -> {}
+//	POST /v1/write     WriteRequest            -> WriteResponse
 //	POST /v1/reconfig  ReconfigRequest         -> ReconfigResponse
 //	GET  /v1/health                            -> {}
+//
+// Replies of agents older than /v1/renew and the info fields decode too:
+// a write's {} is a WriteResponse without Info.
 //
 // Errors come back as a non-2xx status with an ErrorResponse; Kind keeps the
 // distinction the harness needs (no quorum, timed out, cancelled, other).
@@ -59,9 +63,49 @@ type WriteRequest struct {
 	Value  []byte `json:"value"`
 }
 
+// RenewRequest replaces client Client by a fresh one (ares.Client.Renew):
+// a new writer id, the configurations the old one knew.
+type RenewRequest struct {
+	Client string `json:"client"`
+}
+
+// Info is what an operation learned (ares.OpInfo) on the wire.
+type Info struct {
+	Tag      Tag    `json:"tag"`
+	Config   uint64 `json:"config"`
+	Configs  int    `json:"configs"`
+	Elements int    `json:"elements,omitempty"`
+	Behind   bool   `json:"behind,omitempty"`
+}
+
+// Tag is an ares.Tag on the wire.
+type Tag struct {
+	TS  uint64 `json:"ts"`
+	WID string `json:"wid"`
+}
+
+func infoOf(i ares.OpInfo) *Info {
+	return &Info{Tag: Tag{TS: i.Tag.TS, WID: i.Tag.WID}, Config: i.Config, Configs: i.Configs, Elements: i.Elements, Behind: i.Behind}
+}
+
+// OpInfo converts back; a missing Info (an older agent) is the zero
+// OpInfo, which reports no configuration visited.
+func (i *Info) OpInfo() ares.OpInfo {
+	if i == nil {
+		return ares.OpInfo{}
+	}
+	return ares.OpInfo{Tag: ares.Tag{TS: i.Tag.TS, WID: i.Tag.WID}, Config: i.Config, Configs: i.Configs, Elements: i.Elements, Behind: i.Behind}
+}
+
 // ValueResponse is a read's result; Value is nil for the initial value.
 type ValueResponse struct {
 	Value []byte `json:"value"`
+	Info  *Info  `json:"info,omitempty"`
+}
+
+// WriteResponse is a write's result.
+type WriteResponse struct {
+	Info *Info `json:"info,omitempty"`
 }
 
 // ReconfigRequest asks for a reconfiguration to Target.
@@ -119,6 +163,7 @@ func NewServer(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), clients: map[string]*ares.Client{}}
 	s.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { reply(w, struct{}{}) })
 	s.mux.HandleFunc("POST /v1/init", s.init)
+	s.mux.HandleFunc("POST /v1/renew", s.renew)
 	s.mux.HandleFunc("POST /v1/read", s.read)
 	s.mux.HandleFunc("POST /v1/write", s.write)
 	s.mux.HandleFunc("POST /v1/reconfig", s.reconfig)
@@ -161,6 +206,30 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 	reply(w, struct{}{})
 }
 
+// renew swaps a client for a fresh one in this agent process: a new
+// process of the history, not a new container.
+func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
+	var req RenewRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clients[req.Client]
+	if c == nil {
+		fail(w, http.StatusConflict, KindNotReady, fmt.Errorf("agent has no client %q (POST /v1/init first)", req.Client))
+		return
+	}
+	n, err := c.Renew()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, KindOther, fmt.Errorf("renew: %w", err))
+		return
+	}
+	s.clients[req.Client] = n
+	s.log.Info("client renewed", "id", req.Client, "old", c.WriterID(), "new", n.WriterID())
+	reply(w, struct{}{})
+}
+
 func (s *Server) read(w http.ResponseWriter, r *http.Request) {
 	var req KeyRequest
 	c, ctx, cancel, ok := s.begin(w, r, &req, &req.Client)
@@ -168,12 +237,12 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	v, err := c.Read(ctx, req.Key)
+	v, info, err := c.ReadInfo(ctx, req.Key)
 	if err != nil {
 		s.opError(w, "read", req.Key, err)
 		return
 	}
-	reply(w, ValueResponse{Value: v})
+	reply(w, ValueResponse{Value: v, Info: infoOf(info)})
 }
 
 func (s *Server) write(w http.ResponseWriter, r *http.Request) {
@@ -183,11 +252,12 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	if err := c.Write(ctx, req.Key, req.Value); err != nil {
+	info, err := c.WriteInfo(ctx, req.Key, req.Value)
+	if err != nil {
 		s.opError(w, "write", req.Key, err)
 		return
 	}
-	reply(w, struct{}{})
+	reply(w, WriteResponse{Info: infoOf(info)})
 }
 
 func (s *Server) reconfig(w http.ResponseWriter, r *http.Request) {

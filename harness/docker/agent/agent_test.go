@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,25 +47,26 @@ func TestAgentReadWriteReconfig(t *testing.T) {
 	if err := c.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Read(ctx, "k"); err == nil || !strings.Contains(err.Error(), "init") {
+	if _, _, err := c.Read(ctx, "k"); err == nil || !strings.Contains(err.Error(), "init") {
 		t.Fatalf("read before init: %v", err)
 	}
 	if err := c.Init(ctx, InitRequest{Initial: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := c.Read(ctx, "k"); err != nil || v != nil {
-		t.Fatalf("initial read: %q, %v", v, err)
+	if v, info, err := c.Read(ctx, "k"); err != nil || v != nil || !info.Tag.IsZero() || info.Configs != 1 {
+		t.Fatalf("initial read: %q, %+v, %v", v, info, err)
 	}
-	if err := c.Write(ctx, "k", []byte("v1")); err != nil {
-		t.Fatal(err)
+	info, err := c.Write(ctx, "k", []byte("v1"))
+	if err != nil || info.Tag.TS != 1 || !strings.HasPrefix(info.Tag.WID, "c0-") || info.Configs != 1 {
+		t.Fatalf("write: %+v, %v", info, err)
 	}
 	// A second client of the same agent sees the write.
 	c2 := NewClient(addr, "c1")
 	if err := c2.Init(ctx, InitRequest{Initial: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" {
-		t.Fatalf("read by c1: %q, %v", v, err)
+	if v, info, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" || info.Tag.TS != 1 {
+		t.Fatalf("read by c1: %q, %+v, %v", v, info, err)
 	}
 	target := &ares.Config{Servers: cfg.Servers[:3], DAP: ares.EC, K: 1}
 	got, err := c.Reconfig(ctx, target)
@@ -74,8 +76,63 @@ func TestAgentReadWriteReconfig(t *testing.T) {
 	if got.ID == 0 || got.DAP != ares.EC || len(got.Servers) != 3 {
 		t.Fatalf("installed %v", got)
 	}
-	if v, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" {
-		t.Fatalf("read after reconfig: %q, %v", v, err)
+	if v, info, err := c2.Read(ctx, "k"); err != nil || string(v) != "v1" || info.Config != got.ID || info.Elements != 1 {
+		t.Fatalf("read after reconfig: %q, %+v, %v", v, info, err)
+	}
+}
+
+// TestAgentRenew: a renewed client writes with a new writer id, through
+// /v1/renew, and through a repeated init on an agent without it.
+func TestAgentRenew(t *testing.T) {
+	_, cfg, addr := cluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := NewClient(addr, "c0")
+	defer c.Close()
+	if err := c.Renew(ctx); err == nil {
+		t.Fatal("renew before init accepted")
+	}
+	if err := c.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	wid := func() string {
+		t.Helper()
+		info, err := c.Write(ctx, "k", []byte("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Tag.WID
+	}
+	w1 := wid()
+	if err := c.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w2 := wid()
+	if w1 == w2 || !strings.HasPrefix(w2, "c0-") {
+		t.Fatalf("writer ids %s then %s", w1, w2)
+	}
+
+	// An agent of before /v1/renew: its init makes the fresh client, and
+	// its write reply {} decodes as a write without info.
+	srv, err := NewServer(Options{Transport: memnet.New(2).Client("old")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inits atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/init", func(w http.ResponseWriter, r *http.Request) { inits.Add(1); srv.ServeHTTP(w, r) })
+	mux.HandleFunc("POST /v1/write", func(w http.ResponseWriter, r *http.Request) { reply(w, struct{}{}) })
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	old := NewClient(strings.TrimPrefix(hs.URL, "http://"), "c0")
+	if err := old.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Renew(ctx); err != nil || inits.Load() != 2 {
+		t.Fatalf("renew on an old agent: %v after %d inits", err, inits.Load())
+	}
+	if info, err := old.Write(ctx, "k", []byte("v")); err != nil || info != (ares.OpInfo{}) {
+		t.Fatalf("old agent's write reply: %+v, %v", info, err)
 	}
 }
 
@@ -90,7 +147,7 @@ func TestAgentErrorsKeepTheirKind(t *testing.T) {
 	net.Cut("agent", "s2")
 	octx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	err := c.Write(octx, "k", []byte("v"))
+	_, err := c.Write(octx, "k", []byte("v"))
 	if !errors.Is(err, ares.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("write without a quorum: %v (want unavailable or deadline)", err)
 	}

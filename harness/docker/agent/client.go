@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
@@ -21,6 +22,9 @@ type Client struct {
 	base string
 	id   string
 	http *http.Client
+
+	mu   sync.Mutex
+	init *InitRequest // the last Init, for Renew on an agent without /v1/renew
 }
 
 // NewClient returns a handle on the client id of the agent at addr
@@ -57,21 +61,50 @@ func (c *Client) Health(ctx context.Context) error {
 // Init (re)creates the agent's ARES client; req.ID is set to the handle's id.
 func (c *Client) Init(ctx context.Context, req InitRequest) error {
 	req.ID = c.id
-	return c.call(ctx, "init", req, nil)
+	if err := c.call(ctx, "init", req, nil); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.init = &req
+	c.mu.Unlock()
+	return nil
 }
 
-// Read returns the value of key (nil for the initial value).
-func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
+// Renew replaces the agent's ARES client by a fresh one (a new writer
+// id) in the same agent process. An agent without /v1/renew gets its
+// client created again by the last Init.
+func (c *Client) Renew(ctx context.Context) error {
+	err := c.call(ctx, "renew", RenewRequest{Client: c.id}, nil)
+	var se *statusError
+	if !errors.As(err, &se) || se.code != http.StatusNotFound {
+		return err
+	}
+	c.mu.Lock()
+	init := c.init
+	c.mu.Unlock()
+	if init == nil {
+		return fmt.Errorf("agent renew: no /v1/renew and no Init to repeat: %w", err)
+	}
+	return c.call(ctx, "init", *init, nil)
+}
+
+// Read returns the value of key (nil for the initial value) and what the
+// read learned (zero from an agent that does not report it).
+func (c *Client) Read(ctx context.Context, key string) ([]byte, ares.OpInfo, error) {
 	var resp ValueResponse
 	if err := c.call(ctx, "read", KeyRequest{Client: c.id, Key: key}, &resp); err != nil {
-		return nil, err
+		return nil, ares.OpInfo{}, err
 	}
-	return resp.Value, nil
+	return resp.Value, resp.Info.OpInfo(), nil
 }
 
-// Write stores value under key.
-func (c *Client) Write(ctx context.Context, key string, value []byte) error {
-	return c.call(ctx, "write", WriteRequest{Client: c.id, Key: key, Value: value}, nil)
+// Write stores value under key and reports what the write learned.
+func (c *Client) Write(ctx context.Context, key string, value []byte) (ares.OpInfo, error) {
+	var resp WriteResponse
+	if err := c.call(ctx, "write", WriteRequest{Client: c.id, Key: key, Value: value}, &resp); err != nil {
+		return ares.OpInfo{}, err
+	}
+	return resp.Info.OpInfo(), nil
 }
 
 // Reconfig asks the agent's client to move the system to target.
@@ -114,6 +147,16 @@ func (e *RemoteError) Unwrap() error {
 	return nil
 }
 
+// statusError is a failed reply that is not the agent's ErrorResponse
+// (a route an older agent does not have: 404).
+type statusError struct {
+	code   int
+	status string
+	body   []byte
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %s: %.200s", e.status, e.body) }
+
 func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -145,7 +188,7 @@ func (c *Client) call(ctx context.Context, op string, in, out any) error {
 	if resp.StatusCode/100 != 2 {
 		var e ErrorResponse
 		if json.Unmarshal(data, &e) != nil || e.Kind == "" {
-			return fmt.Errorf("agent %s: status %s: %.200s", op, resp.Status, data)
+			return fmt.Errorf("agent %s: %w", op, &statusError{code: resp.StatusCode, status: resp.Status, body: data})
 		}
 		return fmt.Errorf("%s: %w", op, &RemoteError{Kind: e.Kind, Message: e.Message})
 	}
