@@ -1,13 +1,15 @@
 // Command torture-nightly runs the nightly torture matrix (see package
 // harness/nightly): backend x DAP x nemesis x seed, one `torture run` per
 // cell, with a JUnit XML file, a summary table and copies of the failing
-// runs in --out. It exits 1 if any run is invalid or its harness failed (or
-// a docker run left resources behind), 3 if the nightly itself could not
-// run, and 0 otherwise; unknown verdicts are reported without failing.
+// runs in --out. It exits 1 if any run is invalid, unknown (unless
+// --allow-unknown names its cell) or its harness failed (or a docker run
+// left resources behind), 3 if the nightly itself could not run, and 0
+// otherwise.
 //
 //	torture-nightly [--backends local,docker] [--daps abd,ec,mixed]
 //	                [--nemeses partition,kill,pause,loss,reconfig,all]
-//	                [--seeds fixed,fresh] [--time 10s] [--out nightly] [-- EXTRA TORTURE FLAGS]
+//	                [--seeds fixed,fresh] [--time 10s] [--out nightly]
+//	                [--allow-unknown CELLS=REASON ...] [-- EXTRA TORTURE FLAGS]
 package main
 
 import (
@@ -43,6 +45,14 @@ func run() int {
 	flag.StringVar(&m.Torture, "torture", "", "torture binary (default: next to this command, then bin/torture)")
 	flag.StringVar(&m.Out, "out", "nightly", "output directory (runs/, junit.xml, summary.md, failed/)")
 	flag.StringVar(&m.Filter, "filter", "", "run only cells whose name contains this")
+	flag.Func("allow-unknown", "`CELLS=REASON`: cells whose name contains CELLS may end unknown without failing, for REASON (repeatable)",
+		func(s string) error {
+			a, err := nightly.ParseAllowance(s)
+			if err == nil {
+				m.AllowUnknown = append(m.AllowUnknown, a)
+			}
+			return err
+		})
 	verbose := flag.Bool("v", false, "debug log")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: torture-nightly [flags] [-- extra torture run flags]")

@@ -3,9 +3,13 @@
 // the run directory and the seed, so that a failing nightly run can be
 // found, re-checked (torture check RUN_DIR) and re-run (torture rerun).
 //
-// A valid run passes; an invalid run is a <failure>; a run whose harness
-// failed is an <error>; an unknown verdict (the checker gave up, or the run
-// was interrupted) is <skipped>: nothing was shown wrong, nothing right.
+// A valid run passes; an invalid run is a <failure> (also when its harness
+// failed too: the violation wins, the harness error is reported beside
+// it); a run whose harness failed is an <error>; an unknown verdict (the
+// checker gave up, the floor was missed, the run reached nothing its faults
+// aim at, or it was interrupted) is a <failure> too, since nothing was
+// shown right, unless the case says why it may be unknown (AllowUnknown):
+// then it is <skipped>, with that reason.
 package junit
 
 import (
@@ -18,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -36,6 +41,14 @@ type Case struct {
 	Time    time.Duration
 	// Output is extra text for the case's system-out (e.g. the verdict line).
 	Output string
+	// HarnessError is a harness failure reported beside the verdict (an
+	// invalid run whose harness also failed).
+	HarnessError string
+	// AllowUnknown is why an unknown verdict may pass (skipped, not
+	// failed); empty: an unknown verdict fails.
+	AllowUnknown string
+	// Reached is what the run reached (checker.Reached on one line).
+	Reached string
 }
 
 // Suites is a JUnit XML document.
@@ -100,21 +113,40 @@ func (c Case) testCase() TestCase {
 			{"seed", strconv.FormatInt(c.Seed, 10)},
 		},
 	}
+	for _, p := range []Property{{"harness_error", c.HarnessError}, {"allow_unknown", c.AllowUnknown}, {"reached", c.Reached}} {
+		if p.Value != "" {
+			tc.Properties = append(tc.Properties, p)
+		}
+	}
 	detail := fmt.Sprintf("verdict: %s\nrun dir: %s\nseed: %d\nre-check: torture check %s\nre-run: torture rerun %s\n",
 		c.Verdict, c.RunDir, c.Seed, c.RunDir, c.RunDir)
+	if c.Reached != "" {
+		detail += "reached: " + c.Reached + "\n"
+	}
+	if c.HarnessError != "" {
+		detail = "harness error: " + c.HarnessError + "\n" + detail
+	}
 	if c.Reason != "" {
 		detail = "reason: " + c.Reason + "\n" + detail
 	}
 	msg := c.Verdict
+	if c.Verdict == "unknown" && c.AllowUnknown != "" {
+		msg += " (allowed: " + c.AllowUnknown + ")"
+	}
 	if c.Reason != "" {
 		msg += ": " + c.Reason
+	}
+	if c.HarnessError != "" && c.Verdict != "error" && !strings.Contains(c.Reason, c.HarnessError) {
+		msg += "; harness error: " + c.HarnessError
 	}
 	switch {
 	case c.Verdict == "valid" && c.Code == 0:
 	case c.Verdict == "invalid":
 		tc.Failure = &Problem{Type: "invalid", Message: msg, Text: detail}
+	case c.Verdict == "unknown" && c.AllowUnknown != "":
+		tc.Skipped = &Problem{Type: "unknown-allowed", Message: msg, Text: detail}
 	case c.Verdict == "unknown":
-		tc.Skipped = &Problem{Type: "unknown", Message: msg, Text: detail}
+		tc.Failure = &Problem{Type: "unknown", Message: msg, Text: detail}
 	default:
 		tc.Error = &Problem{Type: c.Verdict, Message: msg, Text: detail}
 	}

@@ -16,9 +16,12 @@ func TestVerdictsMapToJUnit(t *testing.T) {
 	now := time.Unix(0, 0)
 	doc.Add(Case{Suite: "s", Name: "ok", Verdict: "valid", Code: 0, RunDir: "runs/a/1", Seed: 1, Time: 2 * time.Second}, now)
 	doc.Add(Case{Suite: "s", Name: "bad", Verdict: "invalid", Code: 1, Reason: "key k0 not linearizable", RunDir: "runs/b/2", Seed: 2}, now)
-	doc.Add(Case{Suite: "s", Name: "gave-up", Verdict: "unknown", Code: 2}, now)
+	doc.Add(Case{Suite: "s", Name: "gave-up", Verdict: "unknown", Code: 2, Reason: "vacuous: nothing reached (faults: kill)"}, now)
+	doc.Add(Case{Suite: "s", Name: "may-give-up", Verdict: "unknown", Code: 2, Reason: "floor", AllowUnknown: "loss starves it"}, now)
+	doc.Add(Case{Suite: "s", Name: "bad-and-broke", Verdict: "invalid", Code: 1, Reason: "lost write",
+		HarnessError: "stop cluster: boom", Reached: "behind=1"}, now)
 	doc.Add(Case{Suite: "t", Name: "broke", Verdict: "error", Code: 3, Reason: "docker: engine not reachable"}, now)
-	if doc.Tests != 4 || doc.Failures != 1 || doc.Errors != 1 || doc.Skipped != 1 {
+	if doc.Tests != 6 || doc.Failures != 3 || doc.Errors != 1 || doc.Skipped != 1 {
 		t.Fatalf("totals: %+v", doc)
 	}
 	var buf bytes.Buffer
@@ -29,7 +32,11 @@ func TestVerdictsMapToJUnit(t *testing.T) {
 	for _, want := range []string{
 		`<failure type="invalid" message="invalid: key k0 not linearizable">`,
 		`<property name="run_dir" value="runs/b/2"></property>`,
-		`<skipped type="unknown"`,
+		`<failure type="unknown" message="unknown: vacuous: nothing reached (faults: kill)">`,
+		`<skipped type="unknown-allowed" message="unknown (allowed: loss starves it): floor">`,
+		`<failure type="invalid" message="invalid: lost write; harness error: stop cluster: boom">`,
+		`<property name="harness_error" value="stop cluster: boom"></property>`,
+		`<property name="reached" value="behind=1"></property>`,
 		`<error type="error" message="error: docker: engine not reachable">`,
 		`torture rerun runs/b/2`,
 	} {
@@ -41,7 +48,7 @@ func TestVerdictsMapToJUnit(t *testing.T) {
 	if err := xml.Unmarshal(buf.Bytes(), &back); err != nil {
 		t.Fatalf("not well-formed: %v", err)
 	}
-	if len(back.Suites) != 2 || len(back.Suites[0].Cases) != 3 {
+	if len(back.Suites) != 2 || len(back.Suites[0].Cases) != 5 {
 		t.Fatalf("round trip: %+v", back)
 	}
 }

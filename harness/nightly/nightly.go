@@ -3,8 +3,14 @@
 // pause, loss, reconfig, all) x seed (a fixed one, so a regression shows as
 // a change, and a fresh one, so coverage grows night by night). Every cell
 // is one `torture run` process; the matrix writes a JUnit XML file (one test
-// case per run, with its verdict and run directory), a summary table, and a
-// copy of every failing run's directory for CI to keep as an artifact.
+// case per run, with its verdict and run directory), a summary table (with
+// what each run reached, from its results.json), and a copy of every
+// failing run's directory for CI to keep as an artifact.
+//
+// A cell fails on a violation, on a harness failure, and on an unknown
+// verdict (the check gave up, the floor was missed, the run reached
+// nothing its faults aim at, or it was interrupted), unless the matrix
+// allows that cell to be unknown, with a reason (Matrix.AllowUnknown).
 package nightly
 
 import (
@@ -25,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ares-torture/torture/checker"
 	"github.com/ares-torture/torture/harness/junit"
 )
 
@@ -58,6 +65,28 @@ type Matrix struct {
 	Timeout time.Duration
 	// Filter keeps only the cells whose name contains it (empty: all).
 	Filter string
+	// AllowUnknown lists the cells that may end unknown without failing
+	// the nightly; every other cell fails on unknown.
+	AllowUnknown []Allowance
+}
+
+// Allowance lets the cells whose name contains Cells end unknown, for
+// Reason (shown with the verdict in JUnit and the summary). It exists for
+// a cell known to be unable to decide (say, a fault a backend cannot
+// apply), so that its unknown stays visible without turning CI red.
+type Allowance struct {
+	Cells  string `json:"cells"`
+	Reason string `json:"reason"`
+}
+
+// ParseAllowance parses "CELLS=REASON" (the --allow-unknown flag).
+func ParseAllowance(s string) (Allowance, error) {
+	cells, reason, ok := strings.Cut(s, "=")
+	a := Allowance{Cells: strings.TrimSpace(cells), Reason: strings.TrimSpace(reason)}
+	if !ok || a.Cells == "" || a.Reason == "" {
+		return Allowance{}, fmt.Errorf("allow unknown %q: want CELLS=REASON (CELLS a part of the cell names)", s)
+	}
+	return a, nil
 }
 
 // Defaults of the nightly matrix.
@@ -72,6 +101,9 @@ var (
 type Cell struct {
 	Backend, DAP, Nemesis, SeedKind string
 	Seed                            int64
+	// AllowUnknown is why this cell may end unknown without failing the
+	// nightly (from Matrix.AllowUnknown); empty: an unknown verdict fails.
+	AllowUnknown string
 }
 
 // Name is the cell's test name: the run store folder and the JUnit case.
@@ -123,9 +155,16 @@ func (m *Matrix) Cells(now time.Time) []Cell {
 						fresh++
 						c.Seed = fresh
 					}
-					if m.Filter == "" || strings.Contains(c.Name(), m.Filter) {
-						cells = append(cells, c)
+					if m.Filter != "" && !strings.Contains(c.Name(), m.Filter) {
+						continue
 					}
+					for _, a := range m.AllowUnknown {
+						if strings.Contains(c.Name(), a.Cells) {
+							c.AllowUnknown = a.Reason
+							break
+						}
+					}
+					cells = append(cells, c)
 				}
 			}
 		}
@@ -161,6 +200,11 @@ func (m *Matrix) Validate() error {
 	if m.ECK < 1 {
 		errs = append(errs, fmt.Errorf("ec-k %d: want >= 1", m.ECK))
 	}
+	for _, a := range m.AllowUnknown {
+		if a.Cells == "" || a.Reason == "" {
+			errs = append(errs, fmt.Errorf("allow unknown %+v: cells and reason are both required", a))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -174,12 +218,26 @@ type Result struct {
 	Line     string // the verdict line
 	Ops      string // "ops=... ok=... fail=... info=..."
 	Duration time.Duration
+	// HarnessError is what failed in the harness beside a verdict (an
+	// invalid run whose harness also failed); for verdict "error" it is
+	// the Reason.
+	HarnessError string
+	// Reached is what the run reached, from its results.json; nil when
+	// there is none.
+	Reached *checker.Reached
 }
 
-// Failed reports whether the result fails the nightly: a violation or a
-// harness failure. Unknown verdicts are reported, not failed.
+// Failed reports whether the result fails the nightly: a violation, a
+// harness failure, or an unknown verdict the cell does not allow.
 func (r Result) Failed() bool {
-	return r.Code == exitInvalid || r.Code == exitHarness || r.Verdict == "error"
+	switch r.Verdict {
+	case "valid":
+		return r.Code != exitValid
+	case "unknown":
+		return r.Cell.AllowUnknown == ""
+	default: // invalid, error
+		return true
+	}
 }
 
 // Run runs every cell in order and writes the reports. It returns the
@@ -204,10 +262,11 @@ func Run(ctx context.Context, m *Matrix, progress io.Writer, log *slog.Logger) (
 		fmt.Fprintf(progress, "[%d/%d] %s seed=%d ... ", i+1, len(cells), c.Name(), c.Seed)
 		r := m.runCell(ctx, c, log)
 		results = append(results, r)
-		fmt.Fprintf(progress, "%s in %s %s\n", strings.ToUpper(r.Verdict), r.Duration.Round(time.Second), r.RunDir)
+		fmt.Fprintf(progress, "%s in %s %s\n", r.verdictLabel(), r.Duration.Round(time.Second), r.RunDir)
 		if err := junit.Append(junitPath, junit.Case{Suite: "nightly." + c.Backend, Name: c.Name(),
 			Verdict: r.Verdict, Code: r.Code, Reason: r.Reason, RunDir: r.RunDir, Seed: c.Seed,
-			Time: r.Duration, Output: r.Line}); err != nil {
+			Time: r.Duration, Output: r.Line, HarnessError: r.HarnessError, AllowUnknown: c.AllowUnknown,
+			Reached: r.reachedString()}); err != nil {
 			return results, err
 		}
 		if r.Failed() && r.RunDir != "" {
@@ -255,20 +314,47 @@ func (m *Matrix) runCell(ctx context.Context, c Cell, log *slog.Logger) Result {
 		r.Code = ee.ExitCode()
 	}
 	r.RunDir, r.Line, r.Reason, r.Ops = parseOutput(out.String())
-	switch r.Code {
-	case exitValid:
+	var res *checker.Result
+	if r.RunDir != "" {
+		if x, err := checker.ReadResult(r.RunDir); err == nil {
+			res, r.Reached = x, &x.Reached
+		}
+	}
+	// The verdict line cuts long reasons: the checker's whole reason is in
+	// results.json, and a harness error beside the verdict in the log.
+	r.HarnessError = harnessError(out.String(), r.Reason)
+	if before, _, ok := strings.Cut(r.Reason, "; harness error: "); ok {
+		r.Reason = before
+	}
+	if res != nil && strings.HasSuffix(r.Reason, "...") && strings.HasPrefix(res.Reason, strings.TrimSuffix(r.Reason, "...")) {
+		r.Reason = res.Reason
+	}
+	stopped := rctx.Err() != nil && ctx.Err() == nil
+	switch {
+	case r.Code == exitValid:
 		r.Verdict = "valid"
-	case exitInvalid:
+	case r.Code == exitInvalid || strings.HasPrefix(r.Line, "INVALID "):
+		// A violation wins over whatever else went wrong; a harness error
+		// is reported beside it.
 		r.Verdict = "invalid"
-	case exitUnknown:
+		if r.HarnessError != "" {
+			r.Reason += "; harness error: " + r.HarnessError
+		}
+	case r.Code == exitUnknown:
 		r.Verdict = "unknown"
+		if stopped {
+			r.Reason = fmt.Sprintf("stopped after %s: %s", timeout, r.Reason)
+		}
 	default:
 		r.Verdict = "error"
 		if r.Reason == "" {
 			r.Reason = fmt.Sprintf("torture exited: %v", err)
 		}
-		if rctx.Err() != nil && ctx.Err() == nil {
+		if stopped {
 			r.Reason = fmt.Sprintf("no verdict within %s: %s", timeout, r.Reason)
+		}
+		if r.HarnessError == "" {
+			r.HarnessError = r.Reason
 		}
 	}
 	if r.Code != exitValid {
@@ -322,6 +408,54 @@ func parseOutput(out string) (runDir, line, reason, ops string) {
 	return runDir, line, reason, ops
 }
 
+// harnessError finds the harness failure reported beside a verdict:
+// torture logs it in full ("msg=\"harness failed\" err=..."), and appends
+// it to an invalid run's reason ("; harness error: ..."), which the verdict
+// line may cut.
+func harnessError(out, reason string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, `msg="harness failed"`) {
+			continue
+		}
+		if _, v, ok := strings.Cut(l, " err="); ok {
+			if s, err := strconv.QuotedPrefix(v); err == nil {
+				if u, err := strconv.Unquote(s); err == nil {
+					return u
+				}
+			}
+			if f := strings.Fields(v); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	if _, v, ok := strings.Cut(reason, "; harness error: "); ok {
+		return v
+	}
+	return ""
+}
+
+// verdictLabel is the verdict for people: upper case, and saying when an
+// unknown is allowed or a harness error came with the verdict.
+func (r Result) verdictLabel() string {
+	v := strings.ToUpper(r.Verdict)
+	if r.Verdict == "unknown" && r.Cell.AllowUnknown != "" {
+		v += " (allowed)"
+	}
+	if r.HarnessError != "" && r.Verdict != "error" {
+		v += " + HARNESS ERROR"
+	}
+	return v
+}
+
+// reachedString is the run's reached counts on one line, or "" when the
+// run left no results.json.
+func (r Result) reachedString() string {
+	if r.Reached == nil {
+		return ""
+	}
+	return r.Reached.String()
+}
+
 // field returns the value of a space-separated key=value field.
 func field(line, key string) string {
 	for _, f := range strings.Fields(line) {
@@ -336,30 +470,55 @@ func field(line, key string) string {
 func Summary(results []Result, took time.Duration) string {
 	var b strings.Builder
 	count := map[string]int{}
+	failed := 0
 	for _, r := range results {
 		count[r.Verdict]++
+		if r.Failed() {
+			failed++
+		}
 	}
-	fmt.Fprintf(&b, "## ARES torture nightly: %d runs in %s: %d valid, %d invalid, %d unknown, %d harness errors\n\n",
-		len(results), took.Round(time.Second), count["valid"], count["invalid"], count["unknown"], count["error"])
-	b.WriteString("| backend | dap | nemesis | seed | verdict | operations | time | run |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "## ARES torture nightly: %d runs in %s: %d failed; %d valid, %d invalid, %d unknown, %d harness errors\n\n",
+		len(results), took.Round(time.Second), failed, count["valid"], count["invalid"], count["unknown"], count["error"])
+	b.WriteString("| backend | dap | nemesis | seed | verdict | operations | reached | time | run |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		v := strings.ToUpper(r.Verdict)
+		v := r.verdictLabel()
 		if r.Failed() {
 			v = "**" + v + "**"
 		}
 		run := r.RunDir
-		if r.Reason != "" && r.Verdict != "valid" {
-			reason := r.Reason
-			if len(reason) > 100 {
-				reason = reason[:97] + "..."
-			}
-			run += " (" + strings.ReplaceAll(reason, "|", "/") + ")"
+		var why []string
+		// The harness error beside a verdict gets its own place, so that
+		// cutting a long reason does not lose it.
+		reason, _, _ := strings.Cut(r.Reason, "; harness error: ")
+		if reason != "" && r.Verdict != "valid" {
+			why = append(why, cut(reason, 100))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s %d | %s | %s | %s | %s |\n", r.Cell.Backend, r.Cell.DAP, r.Cell.Nemesis,
-			r.Cell.SeedKind, r.Cell.Seed, v, r.Ops, r.Duration.Round(time.Second), run)
+		if r.HarnessError != "" && r.Verdict != "error" {
+			why = append(why, "harness error: "+cut(r.HarnessError, 100))
+		}
+		if r.Verdict == "unknown" && r.Cell.AllowUnknown != "" {
+			why = append(why, "allowed: "+r.Cell.AllowUnknown)
+		}
+		if len(why) > 0 {
+			run += " (" + strings.Join(why, "; ") + ")"
+		}
+		reached := r.reachedString()
+		if reached == "" {
+			reached = "–"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s %d | %s | %s | %s | %s | %s |\n", r.Cell.Backend, r.Cell.DAP, r.Cell.Nemesis,
+			r.Cell.SeedKind, r.Cell.Seed, v, r.Ops, reached, r.Duration.Round(time.Second), strings.ReplaceAll(run, "|", "/"))
 	}
 	return b.String()
+}
+
+// cut shortens s to at most n bytes, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
 }
 
 // copyDir copies a run directory (regular files and directories) to dst.

@@ -84,46 +84,66 @@ func TestCellsAndArgs(t *testing.T) {
 	}
 }
 
-// TestRunWithFakeTorture runs a matrix against a shell script that plays
-// torture: the exit codes become verdicts, JUnit cases, a summary, and the
-// failing run is copied.
-func TestRunWithFakeTorture(t *testing.T) {
-	dir := t.TempDir()
-	fake := filepath.Join(dir, "torture")
-	script := `#!/bin/sh
+// fakeTorture plays torture by cell name: partition is valid and leaves a
+// results.json with reached counts, kill is invalid, pause and loss are
+// unknown (pause with a reason the verdict line cut), reconfig is invalid with a harness error beside it.
+const fakeTorture = `#!/bin/sh
 name=; seed=; store=
 while [ $# -gt 0 ]; do case "$1" in --name) name=$2; shift;; --seed) seed=$2; shift;; --store) store=$2; shift;; esac; shift; done
 run="$store/$name/r-$seed"; mkdir -p "$run"; echo history > "$run/history.jsonl"
 echo "torture: $name seed=$seed run=$run"
 case "$name" in
+  *partition*)
+    echo '{"verdict":"valid","reason":"ok","checkers":{},"reached":{"writes_behind":3,"reads_across_restart":2,"ec_reads_at_k":-1,"protocol_fields":true}}' > "$run/results.json"
+    echo "VALID run=$run ops=3 ok=3 fail=0 info=0"; exit 0;;
   *kill*) echo "INVALID run=$run ops=3 ok=3 fail=0 info=0 reason=\"bad\""; exit 1;;
-  *pause*) echo "UNKNOWN run=$run ops=0 ok=0 fail=0 info=0 reason=\"gave up\""; exit 2;;
-  *) echo "VALID run=$run ops=3 ok=3 fail=0 info=0"; exit 0;;
+  *pause*)
+    echo '{"verdict":"unknown","reason":"reached: vacuous: nothing reached (faults: pause)","checkers":{},"reached":{"faults":["pause"],"protocol_fields":true}}' > "$run/results.json"
+    echo "UNKNOWN run=$run ops=9 ok=9 fail=0 info=0 reason=\"reached: vacuous: nothing...\""; exit 2;;
+  *loss*) echo "UNKNOWN run=$run ops=0 ok=0 fail=0 info=0 reason=\"gave up\""; exit 2;;
+  *reconfig*)
+    echo 'time=x level=ERROR msg="harness failed" err="stop cluster: boom"' >&2
+    echo "INVALID run=$run ops=3 ok=3 fail=0 info=0 reason=\"lost; harness error: stop cl...\""; exit 1;;
 esac
 `
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+
+// TestRunWithFakeTorture runs a matrix against a shell script that plays
+// torture: the exit codes become verdicts, JUnit cases, a summary with the
+// reached counts, and the failing runs are copied. Unknown fails unless
+// the cell allows it; invalid with a harness error fails, naming both.
+func TestRunWithFakeTorture(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "torture")
+	if err := os.WriteFile(fake, []byte(fakeTorture), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	m := testMatrix(filepath.Join(dir, "out"))
 	m.Torture = fake
 	m.Backends, m.DAPs, m.Seeds = []string{"local"}, []string{"abd"}, []string{"fixed"}
-	m.Nemeses = []string{"partition", "kill", "pause"}
+	m.Nemeses = []string{"partition", "kill", "pause", "loss", "reconfig"}
+	m.AllowUnknown = []Allowance{{Cells: "-loss-", Reason: "loss starves the floor by design"}}
 	var progress strings.Builder
 	results, err := Run(context.Background(), m, &progress, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var verdicts []string
-	failed := 0
+	var verdicts, failed []string
 	for _, r := range results {
 		verdicts = append(verdicts, r.Verdict)
 		if r.Failed() {
-			failed++
+			failed = append(failed, r.Cell.Nemesis)
 		}
 	}
-	if strings.Join(verdicts, ",") != "valid,invalid,unknown" || failed != 1 {
-		t.Fatalf("verdicts %v, %d failed", verdicts, failed)
+	if strings.Join(verdicts, ",") != "valid,invalid,unknown,unknown,invalid" || strings.Join(failed, ",") != "kill,pause,reconfig" {
+		t.Fatalf("verdicts %v, failed %v", verdicts, failed)
 	}
+	if r := results[0]; r.Reached == nil || r.Reached.WritesBehind != 3 || r.Reached.ReadsAcrossRestart != 2 {
+		t.Errorf("reached of the valid run: %+v", r.Reached)
+	}
+	if r := results[4]; r.HarnessError != "stop cluster: boom" {
+		t.Errorf("harness error %q", r.HarnessError)
+	}
+
 	f, err := os.Open(filepath.Join(m.Out, "junit.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,17 +153,109 @@ esac
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Tests != 3 || doc.Failures != 1 || doc.Skipped != 1 {
-		t.Errorf("junit totals: tests %d failures %d skipped %d", doc.Tests, doc.Failures, doc.Skipped)
+	if doc.Tests != 5 || doc.Failures != 3 || doc.Skipped != 1 || doc.Errors != 0 {
+		t.Errorf("junit totals: tests %d failures %d skipped %d errors %d", doc.Tests, doc.Failures, doc.Skipped, doc.Errors)
 	}
-	if _, err := os.Stat(filepath.Join(m.Out, "failed", "nightly-local-abd-kill-fixed", "history.jsonl")); err != nil {
-		t.Errorf("failing run not copied: %v", err)
+	byName := map[string]junit.TestCase{}
+	for _, s := range doc.Suites {
+		for _, tc := range s.Cases {
+			byName[tc.Name] = tc
+		}
+	}
+	if tc := byName["nightly-local-abd-pause-fixed"]; tc.Failure == nil || tc.Failure.Message != "unknown: reached: vacuous: nothing reached (faults: pause)" {
+		t.Errorf("unknown cell: %+v", tc.Failure)
+	}
+	if tc := byName["nightly-local-abd-loss-fixed"]; tc.Skipped == nil || tc.Failure != nil ||
+		tc.Skipped.Message != "unknown (allowed: loss starves the floor by design): gave up" {
+		t.Errorf("allowed unknown cell: skipped %+v failure %+v", tc.Skipped, tc.Failure)
+	}
+	if tc := byName["nightly-local-abd-reconfig-fixed"]; tc.Failure == nil || tc.Failure.Type != "invalid" ||
+		!strings.Contains(tc.Failure.Message, "harness error: stop cluster: boom") {
+		t.Errorf("invalid with harness error: %+v", tc.Failure)
+	}
+	if tc := byName["nightly-local-abd-partition-fixed"]; !slices.Contains(tc.Properties, junit.Property{Name: "reached",
+		Value: "reconfig-reads=0 later-config=0 ec-at-k=? behind=3 multi-config=0 across-restart=2 info-read=0"}) {
+		t.Errorf("valid cell properties: %+v", tc.Properties)
+	}
+
+	for _, name := range []string{"nightly-local-abd-kill-fixed", "nightly-local-abd-pause-fixed"} {
+		if _, err := os.Stat(filepath.Join(m.Out, "failed", name, "history.jsonl")); err != nil {
+			t.Errorf("failing run not copied: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(m.Out, "failed", "nightly-local-abd-loss-fixed")); err == nil {
+		t.Error("an allowed unknown run was copied as failing")
 	}
 	sum, err := os.ReadFile(filepath.Join(m.Out, "summary.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(sum), "3 runs") || !strings.Contains(string(sum), "**INVALID**") {
-		t.Errorf("summary:\n%s", sum)
+	for _, want := range []string{"5 runs", "3 failed", "**INVALID**", "**UNKNOWN**", "| UNKNOWN (allowed) |",
+		"allowed: loss starves the floor by design", "**INVALID + HARNESS ERROR**", "harness error: stop cluster: boom",
+		"| reached |", "behind=3", "across-restart=2"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}
+
+func TestFailed(t *testing.T) {
+	allowed := Cell{AllowUnknown: "why"}
+	for _, c := range []struct {
+		r    Result
+		want bool
+	}{
+		{Result{Verdict: "valid", Code: exitValid}, false},
+		{Result{Verdict: "invalid", Code: exitInvalid}, true},
+		{Result{Verdict: "invalid", Code: exitInvalid, HarnessError: "boom"}, true},
+		{Result{Verdict: "unknown", Code: exitUnknown}, true},
+		{Result{Verdict: "unknown", Code: exitUnknown, Cell: allowed}, false},
+		{Result{Verdict: "error", Code: exitHarness, Cell: allowed}, true},
+	} {
+		if got := c.r.Failed(); got != c.want {
+			t.Errorf("%+v: failed %v, want %v", c.r, got, c.want)
+		}
+	}
+}
+
+func TestAllowUnknown(t *testing.T) {
+	if _, err := ParseAllowance("docker-ec"); err == nil {
+		t.Error("allowance without a reason accepted")
+	}
+	a, err := ParseAllowance(" docker-ec- = no netem on these kernels ")
+	if err != nil || a != (Allowance{"docker-ec-", "no netem on these kernels"}) {
+		t.Fatalf("%+v %v", a, err)
+	}
+	m := testMatrix("out")
+	m.AllowUnknown = []Allowance{a}
+	n := 0
+	for _, c := range m.Cells(time.Now()) {
+		want := c.Backend == "docker" && c.DAP == "ec"
+		if (c.AllowUnknown != "") != want {
+			t.Errorf("%s: allow %q", c.Name(), c.AllowUnknown)
+		}
+		if want {
+			n++
+		}
+	}
+	if n != 12 {
+		t.Errorf("%d cells allowed, want 12", n)
+	}
+	m.AllowUnknown = []Allowance{{Cells: "x"}}
+	if m.Validate() == nil {
+		t.Error("allowance without a reason validated")
+	}
+}
+
+func TestHarnessError(t *testing.T) {
+	out := "torture: n seed=1 run=r\ntime=t level=ERROR msg=\"harness failed\" err=\"stop cluster: a \\\"b\\\"\"\nINVALID run=r"
+	if got := harnessError(out, ""); got != `stop cluster: a "b"` {
+		t.Errorf("from the log: %q", got)
+	}
+	if got := harnessError("", "lost; harness error: boom"); got != "boom" {
+		t.Errorf("from the reason: %q", got)
+	}
+	if got := harnessError("INVALID run=r", "lost"); got != "" {
+		t.Errorf("none: %q", got)
 	}
 }
