@@ -489,10 +489,12 @@ func (r *runner) finalReads(ctx context.Context, control Client) {
 		for try := 0; try < 3 && ctx.Err() == nil; try++ {
 			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key, Final: true})
 			octx, cancel := context.WithTimeout(ctx, timeout)
-			got, _, err := control.Read(octx, key)
+			got, info, err := control.Read(octx, key)
 			cancel()
 			if err == nil {
-				r.rec.Append(history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got), Final: true})
+				done := history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got), Final: true}
+				SetOpInfo(&done, info)
+				r.rec.Append(done)
 				break
 			}
 			r.log.Warn("final read failed", "key", key, "try", try+1, "err", err)
@@ -580,19 +582,22 @@ func CheckRun(ctx context.Context, in CheckInput, w io.Writer, log *slog.Logger)
 	// the context is the backstop that really ends it.
 	cctx, cancel := context.WithTimeout(ctx, 2*timeout+30*time.Second)
 	defer cancel()
+	meta := checker.Meta{RunDir: in.RunDir}
+	copts := checker.Options{Timeout: timeout, VerboseTimeout: min(timeout, checker.DefaultVerboseTimeout), OpenEnded: in.OpenEnded}
+	if ti, err := ReadTestInfo(in.RunDir); err == nil {
+		meta.Test = ti.Options.Name
+		meta.Options = optionsMap(ti.Options)
+		if ares.DAP(ti.Options.DAP) == ares.EC {
+			copts.Reach.ECK = ti.Options.ECK // k of the initial configuration; later ones name theirs
+		}
+	}
 	t0 := time.Now()
-	res := checker.Check(cctx, ops, checker.Options{Timeout: timeout, VerboseTimeout: min(timeout, checker.DefaultVerboseTimeout),
-		OpenEnded: in.OpenEnded})
+	res := checker.Check(cctx, ops, copts)
 	if pe != nil {
 		res.MarkIncomplete("history truncated: " + pe.Error())
 	}
 	log.Info("checked", "verdict", res.Verdict, "seconds", time.Since(t0).Seconds(), "ops", len(ops))
 
-	meta := checker.Meta{RunDir: in.RunDir}
-	if ti, err := ReadTestInfo(in.RunDir); err == nil {
-		meta.Test = ti.Options.Name
-		meta.Options = optionsMap(ti.Options)
-	}
 	if err := os.MkdirAll(in.Out, 0o755); err != nil {
 		return failed(in.RunDir, counts, fmt.Errorf("results folder: %w", err))
 	}
