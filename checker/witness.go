@@ -1,10 +1,12 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ares-torture/torture/history"
 )
@@ -44,11 +46,11 @@ type witnessOp struct {
 
 // tagWitness checks the tag order of one key's operations.
 func tagWitness(ops []*clientOp) witnessResult {
-	var ws []witnessOp
-	byTag := map[history.Tag]int{} // tag -> index in ws of its write
+	ws := make([]witnessOp, 0, len(ops))
+	byTag := make(map[history.Tag]int, len(ops)/2) // tag -> index in ws of its write
 	infoByValue := map[string]*clientOp{}
 	failed := map[string]*clientOp{}
-	var reads []*clientOp
+	reads := make([]*clientOp, 0, len(ops))
 	for _, o := range ops {
 		switch {
 		case o.typ == history.Ok && o.tag == nil:
@@ -116,11 +118,19 @@ func tagWitness(ops []*clientOp) witnessResult {
 	// begin after one above it has completed. Reads of one tag are not
 	// ordered among themselves, so they are compared only with the groups
 	// above theirs; a write also with the reads of its own tag.
-	sort.Slice(ws, func(a, b int) bool {
-		if ws[a].tag != ws[b].tag {
-			return ws[a].tag.Less(ws[b].tag)
+	slices.SortFunc(ws, func(a, b witnessOp) int {
+		switch {
+		case a.tag.TS != b.tag.TS:
+			return cmp.Compare(a.tag.TS, b.tag.TS)
+		case a.tag.WID != b.tag.WID:
+			return strings.Compare(a.tag.WID, b.tag.WID)
+		case a.write != b.write:
+			if a.write {
+				return -1
+			}
+			return 1
 		}
-		return ws[a].write && !ws[b].write
+		return 0
 	})
 	minRet, minOp := int64(math.MaxInt64), -1 // over the groups above
 	for hi := len(ws); hi > 0; {

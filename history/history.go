@@ -177,16 +177,26 @@ func ReadFile(path string) ([]Op, error) {
 		return nil, fmt.Errorf("open history: %w", err)
 	}
 	defer f.Close()
-	return Read(f)
+	hint := 0
+	if fi, err := f.Stat(); err == nil {
+		// Lines run 80 to 200 bytes: growing a slice of large structs
+		// by doubling costs more than a generous guess.
+		hint = int(fi.Size() / 100)
+	}
+	return read(f, hint)
 }
 
 // Read parses a history. On a malformed line it returns the lines before it
 // and a *ParseError naming the line. A last line without its newline that
 // does not parse (a run killed mid-write) is dropped the same way.
-func Read(r io.Reader) ([]Op, error) {
-	var ops []Op
+func Read(r io.Reader) ([]Op, error) { return read(r, 0) }
+
+// read is Read with room for hint lines.
+func read(r io.Reader, hint int) ([]Op, error) {
+	ops := make([]Op, 0, hint)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	sc.Buffer(make([]byte, 256*1024), 16*1024*1024)
+	dec := newDecoder()
 	n := 0
 	for sc.Scan() {
 		n++
@@ -194,14 +204,19 @@ func Read(r io.Reader) ([]Op, error) {
 		if len(b) == 0 {
 			continue
 		}
-		var op Op
-		if err := json.Unmarshal(b, &op); err != nil {
-			return ops, &ParseError{Line: n, Err: err}
+		ops = append(ops, Op{})
+		op := &ops[len(ops)-1]
+		if !dec.decode(b, op) {
+			// Not the writer's plain form: let encoding/json decide
+			// (and word the error).
+			*op = Op{}
+			if err := json.Unmarshal(b, op); err != nil {
+				return ops[:len(ops)-1], &ParseError{Line: n, Err: err}
+			}
 		}
 		if err := op.validate(); err != nil {
-			return ops, &ParseError{Line: n, Err: err}
+			return ops[:len(ops)-1], &ParseError{Line: n, Err: err}
 		}
-		ops = append(ops, op)
 	}
 	if err := sc.Err(); err != nil {
 		return ops, &ParseError{Line: n + 1, Err: err}
