@@ -34,6 +34,8 @@ type keyHistory struct {
 	failed map[string]*clientOp
 	// all are the key's operations as recorded (for the tag witness).
 	all []*clientOp
+	// built says the fields above all are computed (see build).
+	built bool
 }
 
 // buildKey turns one key's operations into Porcupine operations with
@@ -49,8 +51,27 @@ type keyHistory struct {
 // earliest such return instead of infinity. Neither changes the verdict;
 // both keep the search (and the segments, see segment.go) small.
 func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
-	kh := &keyHistory{key: key, values: []string{""}, infty: end + 1, failed: map[string]*clientOp{}, all: ops}
-	ids := map[string]int{"": 0}
+	kh := newKey(key, ops, end)
+	kh.build()
+	return kh
+}
+
+// newKey is a key's history before build: enough for the tag witness,
+// which spares a key it decides the cost of building Porcupine's input.
+func newKey(key string, ops []*clientOp, end int64) *keyHistory {
+	return &keyHistory{key: key, infty: end + 1, all: ops}
+}
+
+// build computes Porcupine's operations from kh.all (see buildKey), once.
+func (kh *keyHistory) build() {
+	if kh.built {
+		return
+	}
+	kh.built = true
+	ops := kh.all
+	kh.values, kh.failed = []string{""}, map[string]*clientOp{}
+	ids := make(map[string]int, len(ops)/2)
+	ids[""] = 0
 	intern := func(v string) int {
 		if id, ok := ids[v]; ok {
 			return id
@@ -110,7 +131,6 @@ func buildKey(key string, ops []*clientOp, end int64) *keyHistory {
 		kh.ops = append(kh.ops, op)
 		kh.src = append(kh.src, o)
 	}
-	return kh
 }
 
 // step is the register's sequential specification on interned values.
@@ -265,14 +285,14 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	byKey := h.byKey()
 	khs := make([]*keyHistory, 0, len(byKey))
 	for _, k := range h.keys {
-		khs = append(khs, buildKey(k, byKey[k], h.end))
+		khs = append(khs, newKey(k, byKey[k], h.end))
 	}
 	// Biggest first, so that the long pole starts early.
 	order := make([]int, len(khs))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return len(khs[order[a]].ops) > len(khs[order[b]].ops) })
+	sort.SliceStable(order, func(a, b int) bool { return len(khs[order[a]].all) > len(khs[order[b]].all) })
 
 	cctx := ctx
 	if opts.Timeout > 0 {
@@ -379,24 +399,29 @@ type keyFast struct {
 // protocol recorded), then the exact read-mapping check, then Porcupine
 // for what neither decides (duplicate written values).
 func checkKey(ctx context.Context, kh *keyHistory, share int64) (kr KeyResult, kf keyFast) {
-	kr = KeyResult{Key: kh.key, Ops: len(kh.ops)}
+	kr = KeyResult{Key: kh.key}
 	if ctx.Err() != nil {
+		kh.build()
+		kr.Ops = len(kh.ops)
 		kr.Verdict, kr.Reason = Unknown, "time limit reached before the check started"
 		return kr, kf
 	}
 	start := time.Now()
 	defer func() { kr.Seconds = time.Since(start).Seconds() }()
 	if porcupineOnly {
-		kr.Method = MethodPorcupine
+		kh.build()
+		kr.Method, kr.Ops = MethodPorcupine, len(kh.ops)
 		return checkPorcupine(ctx, kh, share, kr), kf
 	}
 	if w := tagWitness(kh.all); w.applicable {
 		kf.witness = &w
 		if w.ok {
-			kr.Verdict, kr.Method = Valid, MethodTagOrder
+			kr.Verdict, kr.Method, kr.Ops = Valid, MethodTagOrder, w.n
 			return kr, kf
 		}
 	}
+	kh.build()
+	kr.Ops = len(kh.ops)
 	switch zr := zoneCheck(kh.ops); zr.verdict {
 	case zoneValid:
 		kr.Verdict, kr.Method = Valid, MethodReadMapping

@@ -33,6 +33,9 @@ type witnessResult struct {
 	why string
 	// ops are the operations it names.
 	ops []*clientOp
+	// n is how many operations the order holds (ok ones and observed
+	// indeterminate writes).
+	n int
 }
 
 // witnessOp is one operation placed in the tag order.
@@ -162,7 +165,7 @@ func tagWitness(ops []*clientOp) witnessResult {
 		minRet, minOp = gRet, gOp
 		hi = lo
 	}
-	return witnessResult{applicable: true, ok: true}
+	return witnessResult{applicable: true, ok: true, n: len(ws)}
 }
 
 // addWrite puts a write into the order, or reports a tag it shares.
