@@ -267,6 +267,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.Run(fmt.Sprintf("tags=%v", tags), func(b *testing.B) {
 			var read, check time.Duration
 			n := 0
+			c0 := cpuTime()
 			for b.Loop() {
 				t0 := time.Now()
 				got, err := history.ReadFile(path)
@@ -281,6 +282,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 				}
 				n++
 			}
+			b.ReportMetric((cpuTime()-c0).Seconds()/float64(n), "cpu-s/op")
 			b.ReportMetric(read.Seconds()/float64(n), "read-s/op")
 			b.ReportMetric(check.Seconds()/float64(n), "check-s/op")
 		})
