@@ -319,6 +319,7 @@ func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
 
 	res.checkLinearizability(ctx, h, opts)
 	res.checkDurability(h)
+	res.checkTags(h)
 	res.checkReached(h, opts)
 	res.checkFloor(h, opts)
 	res.decide()
@@ -360,7 +361,7 @@ func (r *Result) MarkIncomplete(why string) {
 // definitive; otherwise anything undecided makes the run Unknown.
 func (r *Result) decide() {
 	var invalid, unknown []string
-	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckFloor, CheckReached} {
+	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckTags, CheckFloor, CheckReached} {
 		c, ok := r.Checkers[name]
 		if !ok {
 			continue

@@ -162,7 +162,7 @@ func firstViolation(r *checker.Result) (ns int64, by string, upper, ok bool) {
 	if r == nil {
 		return 0, "", false, false
 	}
-	for _, name := range []string{checker.CheckLinearizability, checker.CheckDurability} {
+	for _, name := range []string{checker.CheckLinearizability, checker.CheckTags, checker.CheckDurability} {
 		for _, a := range r.Anomalies {
 			if a.Checker != name || a.Op == nil {
 				continue
