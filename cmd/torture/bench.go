@@ -153,8 +153,8 @@ func classify(code int, interrupted bool) string {
 
 // firstViolation is the history time of the earliest violation a result
 // names: the smallest completion (else invocation) time of the operations
-// at which a key stopped being linearizable, falling back to the
-// durability anomalies' final reads when no linearizability anomaly has an
+// at which a key stopped being linearizable, else those that showed a tag
+// naming two values, falling back to the durability anomalies' final reads when no linearizability anomaly has an
 // operation (a lost write shows only at the final read). upper says the
 // time is only an upper bound: the checker's search for some key's first
 // failing operation ran out, so that key may have failed earlier.
