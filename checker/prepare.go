@@ -78,7 +78,7 @@ type prepared struct {
 // malformed line it returns what was paired before it and an error naming
 // the line and process.
 func prepare(ops []history.Op) (*prepared, error) {
-	h := &prepared{}
+	h := &prepared{ops: make([]clientOp, 0, len(ops)/2+1)} // an invoke and a completion per op
 	inflight := map[int]int{} // process -> index into h.ops
 	open := map[string]int{}  // fault/id -> index into h.nemesis
 	keys := map[string]bool{}

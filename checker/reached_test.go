@@ -24,7 +24,8 @@ func facts(t *testing.T, ops []history.Op, p int, set func(*history.Op)) {
 }
 
 func inConfig(c uint64) func(*history.Op) {
-	return func(o *history.Op) { o.Config = &c; o.Tag = &history.Tag{TS: 1, WID: "w"} }
+	// One tag per value: a tag that named two values would be a violation.
+	return func(o *history.Op) { o.Config = &c; o.Tag = &history.Tag{TS: 1, WID: "w" + o.Value} }
 }
 
 func reachedOf(t *testing.T, ops []history.Op, opts ReachOptions) Reached {
