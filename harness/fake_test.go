@@ -200,6 +200,12 @@ func (c *memCluster) SetLatency(ctx context.Context, links []nemesis.Link, d tim
 	return fmt.Errorf("memnet latency: %w", nemesis.ErrUnsupported)
 }
 
+func (c *memCluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) error {
+	// Like SetLoss: memnet's drop is network-wide.
+	c.net.SetFaults(memnet.Faults{Drop: p})
+	return nil
+}
+
 var _ Cluster = (*memCluster)(nil)
 
 // lastMem is the mem cluster built last, for tests that look inside it.

@@ -36,7 +36,7 @@ type Cluster interface {
 	Clients() []string
 	// Cut cuts links; cuts accumulate until Heal.
 	Cut(ctx context.Context, links []Link) error
-	// Heal restores every cut link and removes all loss and latency.
+	// Heal restores every cut link and removes all loss, latency and drops.
 	Heal(ctx context.Context) error
 	// Kill kills a server with SIGKILL (or the backend's equivalent).
 	Kill(ctx context.Context, server string) error
@@ -51,6 +51,12 @@ type Cluster interface {
 	// SetLatency delays traffic on the links by d. It may return an error
 	// wrapping ErrUnsupported.
 	SetLatency(ctx context.Context, links []Link, d time.Duration) error
+	// SetDrop loses each RPC request, and each reply, on the links with
+	// probability p (0 removes it): the call hangs until the client's
+	// retry timer or deadline, as after a lost datagram or a reset
+	// connection. Unlike SetLoss, a lost message is never delivered late.
+	// It may return an error wrapping ErrUnsupported.
+	SetDrop(ctx context.Context, links []Link, p float64) error
 }
 
 // Reconfigurer moves the cluster to a new configuration.

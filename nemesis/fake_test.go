@@ -24,6 +24,7 @@ type fakeCluster struct {
 	cut      map[Link]bool
 	loss     map[Link]float64
 	latency  map[Link]time.Duration
+	drop     map[Link]float64
 	killed   map[string]bool
 	paused   map[string]bool
 	failures map[string]int // call name -> times it still fails
@@ -33,7 +34,7 @@ type fakeCluster struct {
 
 func newFake(nServers, nClients int) *fakeCluster {
 	f := &fakeCluster{cut: map[Link]bool{}, loss: map[Link]float64{}, latency: map[Link]time.Duration{},
-		killed: map[string]bool{}, paused: map[string]bool{}, failures: map[string]int{}}
+		drop: map[Link]float64{}, killed: map[string]bool{}, paused: map[string]bool{}, failures: map[string]int{}}
 	for i := 1; i <= nServers; i++ {
 		f.servers = append(f.servers, fmt.Sprintf("s%d", i))
 	}
@@ -77,6 +78,7 @@ func (f *fakeCluster) Heal(context.Context) error {
 	clear(f.cut)
 	clear(f.loss)
 	clear(f.latency)
+	clear(f.drop)
 	return nil
 }
 
@@ -177,6 +179,21 @@ func (f *fakeCluster) SetLatency(_ context.Context, links []Link, d time.Duratio
 	return nil
 }
 
+func (f *fakeCluster) SetDrop(_ context.Context, links []Link, p float64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.log("drop", p, " ", linkList(links)); err != nil {
+		return err
+	}
+	if p < 0.2 || p > 0.4 {
+		f.problems = append(f.problems, fmt.Sprintf("drop %v out of range", p))
+	}
+	for _, l := range links {
+		f.drop[l] = p
+	}
+	return nil
+}
+
 // snapshot returns the calls so far and any safety problems.
 func (f *fakeCluster) snapshot() ([]string, []string) {
 	f.mu.Lock()
@@ -188,9 +205,9 @@ func (f *fakeCluster) snapshot() ([]string, []string) {
 func (f *fakeCluster) clean() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.cut)+len(f.loss)+len(f.latency)+len(f.killed)+len(f.paused) > 0 {
-		return fmt.Errorf("left faulted: cut %d, loss %d, latency %d, killed %v, paused %v",
-			len(f.cut), len(f.loss), len(f.latency), f.killed, f.paused)
+	if len(f.cut)+len(f.loss)+len(f.latency)+len(f.drop)+len(f.killed)+len(f.paused) > 0 {
+		return fmt.Errorf("left faulted: cut %d, loss %d, latency %d, drop %d, killed %v, paused %v",
+			len(f.cut), len(f.loss), len(f.latency), len(f.drop), f.killed, f.paused)
 	}
 	return nil
 }

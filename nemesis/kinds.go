@@ -13,11 +13,12 @@ const (
 	Pause     = "pause"
 	Loss      = "loss"
 	Latency   = "latency"
+	Drop      = "drop"
 	Reconfig  = "reconfig"
 )
 
 // Kinds lists every fault kind in canonical order.
-var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Reconfig}
+var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Drop, Reconfig}
 
 // Parse parses a --nemesis value: a comma list of kinds, "all" (every kind)
 // or "none" (no faults; so is the empty string). The result is in canonical

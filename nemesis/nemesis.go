@@ -102,7 +102,7 @@ func New(opts Options, c Cluster, r Reconfigurer, seed int64) (*Nemesis, error) 
 			n.reconfig = true
 		default:
 			n.primary = append(n.primary, k)
-			n.links = n.links || k == Partition || k == Loss || k == Latency
+			n.links = n.links || faultKinds[k].onLinks()
 		}
 	}
 	if len(seen) > 0 {
@@ -216,10 +216,10 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	n.mu.Unlock()
 	for _, f := range fs {
 		var err error
-		switch f.kind {
-		case Reconfig:
+		switch {
+		case f.kind == Reconfig:
 			continue
-		case Partition, Loss, Latency:
+		case faultKinds[f.kind].onLinks():
 			err = linkErr
 			if err == nil {
 				n.finish(f)
@@ -333,36 +333,7 @@ func (n *Nemesis) finish(f *fault) {
 // healLocked heals one fault (opMu held). On success it records the stop; on
 // failure the fault stays active with what is left to heal.
 func (n *Nemesis) healLocked(ctx context.Context, f *fault) error {
-	var err error
-	switch f.kind {
-	case Partition, Loss, Latency:
-		if e := n.c.Heal(ctx); e != nil {
-			err = fmt.Errorf("heal links: %w", e)
-		}
-	case Kill, Pause:
-		n.mu.Lock()
-		todo := slices.Clone(f.servers)
-		n.mu.Unlock()
-		var left []string
-		var errs []error
-		for _, s := range todo {
-			var e error
-			if f.kind == Kill {
-				e = n.c.Restart(ctx, s)
-			} else {
-				e = n.c.Resume(ctx, s)
-			}
-			if e != nil {
-				left = append(left, s)
-				errs = append(errs, fmt.Errorf("%s %s: %w", restoreVerb(f.kind), s, e))
-			}
-		}
-		n.mu.Lock()
-		f.servers = left
-		n.mu.Unlock()
-		err = errors.Join(errs...)
-	}
-	if err != nil {
+	if err := faultKinds[f.kind].heal(ctx, n, f); err != nil {
 		if ctx.Err() == nil {
 			n.mu.Lock()
 			f.healErr = err
@@ -373,13 +344,6 @@ func (n *Nemesis) healLocked(ctx context.Context, f *fault) error {
 	}
 	n.finish(f)
 	return nil
-}
-
-func restoreVerb(kind string) string {
-	if kind == Kill {
-		return "restart"
-	}
-	return "resume"
 }
 
 // healStuckLocked retries every active fault other than a reconfiguration
@@ -407,32 +371,7 @@ func (n *Nemesis) startPrimaryLocked(ctx context.Context) *fault {
 		return nil
 	}
 	kind := n.primary[n.rng.IntN(len(n.primary))]
-	switch kind {
-	case Partition:
-		plan, err := planPartition(n.rng, n.c.Clients(), n.members())
-		if err != nil {
-			n.skip(kind, "", err.Error())
-			return nil
-		}
-		return n.applyLinks(ctx, kind, plan.desc, func() error { return n.c.Cut(ctx, plan.links) })
-	case Loss:
-		links, desc, ok := n.pickLinks(kind)
-		if !ok {
-			return nil
-		}
-		// Whole percent points keep the description exact.
-		p := float64(10+n.rng.IntN(41)) / 100
-		return n.applyLinks(ctx, kind, fmt.Sprintf("p=%.2f %s", p, desc), func() error { return n.c.SetLoss(ctx, links, p) })
-	case Latency:
-		links, desc, ok := n.pickLinks(kind)
-		if !ok {
-			return nil
-		}
-		d := time.Duration(50+n.rng.IntN(251)) * time.Millisecond
-		return n.applyLinks(ctx, kind, fmt.Sprintf("%v %s", d, desc), func() error { return n.c.SetLatency(ctx, links, d) })
-	default: // Kill, Pause
-		return n.applyServers(ctx, kind)
-	}
+	return faultKinds[kind].start(ctx, n)
 }
 
 func (n *Nemesis) pickLinks(kind string) ([]Link, string, bool) {

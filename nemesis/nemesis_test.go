@@ -29,7 +29,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, reconfig",
+		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, drop, reconfig",
 		"kill,":        "empty fault name",
 		"all,kill":     "cannot be combined",
 		"none,kill":    "cannot be combined",
@@ -297,7 +297,7 @@ func TestDeterministic(t *testing.T) {
 	}
 	// Every kind shows up in a long enough schedule.
 	all := strings.Join(a, "\n")
-	for _, w := range []string{"cut ", "heal", "kill ", "restart ", "pause ", "resume ", "loss ", "latency "} {
+	for _, w := range []string{"cut ", "heal", "kill ", "restart ", "pause ", "resume ", "loss ", "latency ", "drop "} {
 		if !strings.Contains(all, w) {
 			t.Errorf("no %q call in %d calls", w, len(a))
 		}
@@ -536,7 +536,7 @@ func runFor(t *testing.T, c *fakeCluster, r *fakeReconf, faults []string, lines 
 }
 
 func TestHealAllMidFault(t *testing.T) {
-	for _, kind := range []string{Partition, Kill, Pause, Loss, Latency} {
+	for _, kind := range []string{Partition, Kill, Pause, Loss, Latency, Drop} {
 		t.Run(kind, func(t *testing.T) {
 			c, r := setup()
 			// A long hold: the fault is certainly active when Run stops.

@@ -100,10 +100,11 @@ type Cluster struct {
 	clients  []string         // faultable clients, in creation order
 	control  *node
 	ctlSeq   int
-	agentSeq int                   // client agents made, for their addresses
-	rules    map[string]*linkRules // by client name
-	chainOK  map[string]int        // client name -> pid whose netns has the chain
-	netem    *bool                 // nil until probed
+	agentSeq int                           // client agents made, for their addresses
+	rules    map[string]*linkRules         // by client name
+	drops    map[string]map[string]float64 // client name -> server -> drop p
+	chainOK  map[string]int                // client name -> pid whose netns has the chain
+	netem    *bool                         // nil until probed
 	started  bool
 	stopped  bool
 }
@@ -175,6 +176,7 @@ func New(opts Options) (*Cluster, error) {
 		subnet:  subnet.Masked(),
 		nodes:   map[string]*node{},
 		rules:   map[string]*linkRules{},
+		drops:   map[string]map[string]float64{},
 		chainOK: map[string]int{},
 	}
 	for i := 0; i < opts.Servers; i++ {
@@ -647,7 +649,7 @@ func (c *Cluster) SetLoss(ctx context.Context, links []nemesis.Link, p float64) 
 	})
 }
 
-// Heal removes every cut and every loss rule.
+// Heal removes every cut, every loss rule and every drop.
 func (c *Cluster) Heal(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -660,8 +662,66 @@ func (c *Cluster) Heal(ctx context.Context) error {
 		*r = *newLinkRules()
 		errs = append(errs, c.applyLocked(ctx, c.nodes[name], r))
 	}
+	for _, name := range sortedKeys(c.drops) {
+		if len(c.drops[name]) == 0 {
+			continue
+		}
+		if err := c.postDropLocked(ctx, c.nodes[name], nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(c.drops, name)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("heal: %w", err)
+	}
+	return nil
+}
+
+// SetDrop loses RPC messages on the links with probability p (0 removes
+// it). The ARES clients run in the agents, so each agent's transport loses
+// them (agent POST /v1/drop); iptables could only lose packets, which TCP
+// retransmits, and that is SetLoss.
+func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) error {
+	if p < 0 || p > 1 {
+		return fmt.Errorf("docker backend: drop probability %v not in [0,1]", p)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	touched := map[string]bool{}
+	for _, l := range links {
+		cl, sv, err := c.linkNodes(l)
+		if err != nil {
+			return err
+		}
+		d := c.drops[cl.name]
+		if d == nil {
+			d = map[string]float64{}
+			c.drops[cl.name] = d
+		}
+		if p == 0 {
+			delete(d, sv.name)
+		} else {
+			d[sv.name] = p
+		}
+		touched[cl.name] = true
+	}
+	var errs []error
+	for _, name := range sortedKeys(touched) {
+		errs = append(errs, c.postDropLocked(ctx, c.nodes[name], c.drops[name]))
+	}
+	return errors.Join(errs...)
+}
+
+// postDropLocked sends an agent its whole drop table (c.mu held).
+func (c *Cluster) postDropLocked(ctx context.Context, n *node, drops map[string]float64) error {
+	if n == nil || n.ctlAddr == "" {
+		return errors.New("docker backend: drop on a client without a running agent")
+	}
+	cl := agent.NewClient(n.ctlAddr, "")
+	defer cl.Close()
+	if err := cl.SetDrop(ctx, drops); err != nil {
+		return fmt.Errorf("client %s: %w", n.name, err)
 	}
 	return nil
 }

@@ -50,8 +50,9 @@ type Cluster struct {
 	prox    *proxies
 
 	mu       sync.Mutex
-	clients  map[string]map[string]*link // client -> server -> link
-	order    []string                    // client names in creation order
+	clients  map[string]map[string]*link       // client -> server -> link
+	drops    map[string]*nemesis.DropTransport // client -> its transport's dropper
+	order    []string                          // client names in creation order
 	closers  []io.Closer
 	stopped  bool
 	stopErr  error
@@ -88,6 +89,7 @@ func New(opts Options) (*Cluster, error) {
 		byID:    map[string]*server{},
 		prox:    newProxies(),
 		clients: map[string]map[string]*link{},
+		drops:   map[string]*nemesis.DropTransport{},
 	}
 	addrs, err := freePorts(opts.Pool)
 	if err != nil {
@@ -168,7 +170,7 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 	}
 	if c.opts.Direct {
 		c.clients[name] = map[string]*link{}
-		return c.newClient(name, spec, func(addr string) string { return addr })
+		return c.newClient(name, spec, func(addr string) string { return addr }, false)
 	}
 	links := map[string]*link{}
 	route := map[string]string{}
@@ -192,7 +194,7 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 		// A server outside the pool cannot be in a configuration; dial it
 		// as it is rather than fail.
 		return addr
-	})
+	}, true)
 }
 
 // ControlClient implements harness.Cluster: direct connections, never cut.
@@ -202,14 +204,21 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 	if c.stopped {
 		return nil, errors.New("local cluster: stopped")
 	}
-	return c.newClient("control", spec, func(addr string) string { return addr })
+	return c.newClient("control", spec, func(addr string) string { return addr }, false)
 }
 
-// newClient is called with c.mu held.
-func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(string) string) (harness.Client, error) {
+// newClient is called with c.mu held. A faulted client's messages go
+// through a DropTransport, where SetDrop loses them: the client runs in
+// this process, so its transport is where its messages are sent.
+func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(string) string, faulted bool) (harness.Client, error) {
 	tr, closer, err := c.opts.NewTransport(route)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: transport: %w", name, err)
+	}
+	if faulted {
+		d := nemesis.NewDropTransport(tr, nil)
+		c.drops[name] = d
+		tr = d
 	}
 	ac, err := ares.NewClient(ares.ClientOptions{
 		ID:        name,
@@ -331,7 +340,38 @@ func (c *Cluster) Heal(ctx context.Context) error {
 	for _, l := range c.allLinks() {
 		errs = append(errs, l.SetCut(false), l.SetLoss(0), l.SetLatency(0))
 	}
+	c.mu.Lock()
+	for _, d := range c.drops {
+		d.Heal()
+	}
+	c.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// SetDrop implements nemesis.Cluster: the client's DropTransport loses
+// messages to and from the server.
+func (c *Cluster) SetDrop(ctx context.Context, ls []nemesis.Link, p float64) error {
+	if p < 0 || p > 1 {
+		return fmt.Errorf("drop probability %v: want 0..1", p)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opts.Direct {
+		return nil // no fault reaches direct clients, as with the proxies
+	}
+	for _, l := range ls {
+		d, ok := c.drops[l.Client]
+		if !ok {
+			return fmt.Errorf("drop: no client %q", l.Client)
+		}
+		if _, ok := c.byID[l.Server]; !ok {
+			return fmt.Errorf("drop: no server %q", l.Server)
+		}
+		if err := d.SetDrop(l.Server, p); err != nil {
+			return fmt.Errorf("drop: %w", err)
+		}
+	}
+	return nil
 }
 
 // SetLoss implements nemesis.Cluster.

@@ -11,6 +11,7 @@
 //	POST /v1/read      KeyRequest              -> ValueResponse
 //	POST /v1/write     WriteRequest            -> WriteResponse
 //	POST /v1/reconfig  ReconfigRequest         -> ReconfigResponse
+//	POST /v1/drop      DropRequest             -> {}
 //	GET  /v1/health                            -> {}
 //
 // Replies of agents older than /v1/renew and the info fields decode too:
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/nemesis"
 )
 
 // TimeoutHeader carries the controller's remaining deadline in milliseconds,
@@ -67,6 +69,13 @@ type WriteRequest struct {
 // a new writer id, the configurations the old one knew.
 type RenewRequest struct {
 	Client string `json:"client"`
+}
+
+// DropRequest sets the message loss of the agent's transport: each RPC
+// request to a server, and each reply, is lost with Drops[server id]
+// (nemesis.DropTransport). It replaces what was set before; empty heals.
+type DropRequest struct {
+	Drops map[string]float64 `json:"drops"`
 }
 
 // Info is what an operation learned (ares.OpInfo) on the wire.
@@ -147,6 +156,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// drop wraps opts.Transport: the ARES clients run in this process, so
+	// this is where their messages can be lost (POST /v1/drop).
+	drop *nemesis.DropTransport
 
 	mu      sync.Mutex
 	clients map[string]*ares.Client
@@ -160,13 +172,15 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), clients: map[string]*ares.Client{}}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), clients: map[string]*ares.Client{},
+		drop: nemesis.NewDropTransport(opts.Transport, nil)}
 	s.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) { reply(w, struct{}{}) })
 	s.mux.HandleFunc("POST /v1/init", s.init)
 	s.mux.HandleFunc("POST /v1/renew", s.renew)
 	s.mux.HandleFunc("POST /v1/read", s.read)
 	s.mux.HandleFunc("POST /v1/write", s.write)
 	s.mux.HandleFunc("POST /v1/reconfig", s.reconfig)
+	s.mux.HandleFunc("POST /v1/drop", s.setDrop)
 	return s, nil
 }
 
@@ -189,7 +203,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 	c, err := ares.NewClient(ares.ClientOptions{
 		ID:        req.ID,
 		Initial:   req.Initial,
-		Transport: s.opts.Transport,
+		Transport: s.drop,
 		PB:        req.PB,
 		GC:        req.GC,
 		Bug:       req.Bug,
@@ -227,6 +241,26 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clients[req.Client] = n
 	s.log.Info("client renewed", "id", req.Client, "old", c.WriterID(), "new", n.WriterID())
+	reply(w, struct{}{})
+}
+
+// setDrop replaces the transport's message loss.
+func (s *Server) setDrop(w http.ResponseWriter, r *http.Request) {
+	var req DropRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	for server, p := range req.Drops {
+		if p < 0 || p > 1 {
+			fail(w, http.StatusBadRequest, KindBadRequest, fmt.Errorf("drop %s: probability %v not in [0,1]", server, p))
+			return
+		}
+	}
+	s.drop.Heal()
+	for server, p := range req.Drops {
+		_ = s.drop.SetDrop(server, p) // checked above
+	}
+	s.log.Info("message drop set", "drops", req.Drops)
 	reply(w, struct{}{})
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/nemesis"
 )
 
 // Client is the controller's side of one ARES client held by an agent. It
@@ -117,6 +118,22 @@ func (c *Client) Reconfig(ctx context.Context, target *ares.Config) (*ares.Confi
 		return nil, errors.New("agent reconfig: empty reply")
 	}
 	return resp.Config, nil
+}
+
+// SetDrop replaces the message loss of the agent's transport (every client
+// of the agent shares it): drops maps server ids to probabilities, empty
+// heals. An agent without /v1/drop gets an error wrapping
+// nemesis.ErrUnsupported.
+func (c *Client) SetDrop(ctx context.Context, drops map[string]float64) error {
+	if drops == nil {
+		drops = map[string]float64{}
+	}
+	err := c.call(ctx, "drop", DropRequest{Drops: drops}, nil)
+	var se *statusError
+	if errors.As(err, &se) && se.code == http.StatusNotFound {
+		return fmt.Errorf("agent has no /v1/drop: %w: %w", nemesis.ErrUnsupported, err)
+	}
+	return err
 }
 
 // Close releases the client's idle connections; the agent keeps running
