@@ -527,4 +527,3 @@ func Versions(ctx context.Context, serverBin string) map[string]string {
 	}
 	return v
 }
-
