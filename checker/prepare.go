@@ -79,8 +79,8 @@ type prepared struct {
 // the line and process.
 func prepare(ops []history.Op) (*prepared, error) {
 	h := &prepared{ops: make([]clientOp, 0, len(ops)/2+1)} // an invoke and a completion per op
-	inflight := map[int]int{} // process -> index into h.ops
-	open := map[string]int{}  // fault/id -> index into h.nemesis
+	inflight := map[int]int{}                              // process -> index into h.ops
+	open := map[string]int{}                               // fault/id -> index into h.nemesis
 	keys := map[string]bool{}
 	first := true
 	var err error
