@@ -337,6 +337,9 @@ func historyComplete(h *prepared, opts Options) CheckerResult {
 	if h.pending > 0 {
 		why = append(why, fmt.Sprintf("%d operations have no completion", h.pending))
 	}
+	if h.endError != "" {
+		return CheckerResult{Unknown, "the run says it cannot pass: " + strings.Join(append(why, h.endError), "; ")}
+	}
 	if len(why) > 0 {
 		return CheckerResult{Unknown, "incomplete history: " + strings.Join(why, "; ")}
 	}

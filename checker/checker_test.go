@@ -536,7 +536,7 @@ func TestSyntheticHistoriesAreValid(t *testing.T) {
 	for seed := int64(1); seed <= 5; seed++ {
 		res := check(t, synthetic(seed, 3000, 4, 10), Options{})
 		wantVerdict(t, res, Valid)
-		if res.Stats.Ops["all"].Invoked != 3000 {
+		if res.Stats.Ops["all"].Invoked != 3000+4 { // and the final reads
 			t.Fatalf("invoked %d", res.Stats.Ops["all"].Invoked)
 		}
 	}
@@ -765,4 +765,42 @@ func TestUnverifiedKeys(t *testing.T) {
 	// A read of k1 after the heal verifies it.
 	ops = append(ops, r(3, "k1", "b", 240, 250))
 	wantVerdict(t, check(t, build(ops, nem{fault: "partition", id: 1, start: 55, stop: 150}), lenient), Valid)
+}
+
+func TestEndLineFacts(t *testing.T) {
+	ops := []top{w(0, "x", "a", 0, 10), r(1, "x", "a", 20, 30)}
+	// Faults asked for, none injected: vacuous.
+	h := build(ops)
+	h[len(h)-1].Fault = "partition,kill"
+	res := check(t, h, lenient)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "vacuous: faults asked for (partition, kill) but none was injected") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	// The run says it cannot pass.
+	h = build(ops)
+	h[len(h)-1].Error = "interrupted"
+	res = check(t, h, lenient)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "the run says it cannot pass: interrupted") {
+		t.Fatalf("reason %q", res.Reason)
+	}
+	// A violation still wins.
+	h = build([]top{w(0, "x", "a", 0, 10), r(1, "x", "b", 20, 30)})
+	h[len(h)-1].Error = "interrupted"
+	wantVerdict(t, check(t, h, lenient), Invalid)
+}
+
+func TestVerifiedOnlyAfterTheLastWrite(t *testing.T) {
+	// The only read after the heal came before the key's last
+	// acknowledged write: that write is not verified.
+	ops := []top{
+		w(0, "x", "a", 0, 10), r(1, "x", "a", 20, 30),
+		r(1, "x", "a", 200, 210), w(0, "x", "b", 220, 230),
+	}
+	res := check(t, build(ops, nem{fault: "kill", id: 1, start: 50, stop: 150}), lenient)
+	wantVerdict(t, res, Unknown)
+	if !strings.Contains(res.Reason, "not verified: x") {
+		t.Fatalf("reason %q", res.Reason)
+	}
 }

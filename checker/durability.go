@@ -27,8 +27,9 @@ const maxLostListed = 20
 // precede anything, so it excuses the read. A final read whose value no
 // ok or indeterminate write wrote is reported too (a corrupted value).
 //
-// A key with acknowledged writes and no ok read invoked after the last
-// fault was healed is not verified: nothing says its writes survived the
+// A key with acknowledged writes and no ok read invoked after both the
+// last fault was healed and its last acknowledged write completed is not
+// verified: nothing says its writes survived the
 // faults, so the run cannot be valid (the harness's final read of it
 // failed, or the history has none).
 func (r *Result) checkDurability(h *prepared) {
@@ -42,12 +43,16 @@ func (r *Result) checkDurability(h *prepared) {
 		ops := byKey[k]
 		var final *clientOp
 		okWrites, lateReads := 0, 0
+		lastAck := int64(-1) // when the key's last acknowledged write completed
 		for _, o := range ops {
 			if o.f == history.FWrite && o.typ == history.Ok {
 				okWrites++
+				lastAck = max(lastAck, o.ret)
 			}
+		}
+		for _, o := range ops {
 			if o.f == history.FRead && o.typ == history.Ok {
-				if o.call >= healed {
+				if o.call >= healed && o.call > lastAck {
 					lateReads++
 				}
 				if final == nil || o.call > final.call || (o.call == final.call && o.ret > final.ret) {

@@ -150,8 +150,23 @@ func synthetic(seed int64, n, keys, clients int) []history.Op {
 		}
 	}
 	tops := make([]top, len(ops))
+	end := int64(0)
 	for i := range ops {
 		tops[i] = ops[i].top
+		end = max(end, ops[i].ret)
 	}
-	return build(tops)
+	// The harness's final reads, one per key, after
+	// everything else: they verify the keys' acknowledged writes.
+	var finals []top
+	for k := 0; k < keys; k++ {
+		key := fmt.Sprintf("k%d", k)
+		finals = append(finals, r(nextProc, key, state[key], end+int64(10*k)+1, end+int64(10*k)+5))
+	}
+	hist := build(append(tops, finals...))
+	for i := range hist {
+		if hist[i].Process == nextProc {
+			hist[i].Final = true
+		}
+	}
+	return hist
 }

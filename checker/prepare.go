@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ares-torture/torture/history"
 )
@@ -70,8 +71,12 @@ type prepared struct {
 	end     int64      // latest time of any line
 	pending int
 	keys    []string
-	// ended says the history closes with its end-of-run line.
-	ended bool
+	// ended says the history closes with its end-of-run line; requested
+	// are the fault kinds that line says the run asked for, and endError
+	// why it says the run cannot pass.
+	ended     bool
+	requested []string
+	endError  string
 }
 
 // prepare pairs invokes with completions and validates the history. On a
@@ -185,6 +190,13 @@ func prepare(ops []history.Op) (*prepared, error) {
 			}
 		case history.End:
 			h.ended = true
+			h.endError = op.Error
+			h.requested = nil
+			for _, f := range strings.Split(op.Fault, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					h.requested = append(h.requested, f)
+				}
+			}
 		case "":
 			err = fmt.Errorf("line %d: missing type", line)
 		default:

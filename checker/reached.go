@@ -270,6 +270,13 @@ func (r *Result) checkReached(h *prepared, opts Options) {
 	r.Reached = countReached(h, opts.Reach)
 	rc := &r.Reached
 	if len(h.nemesis) == 0 {
+		if len(h.requested) > 0 {
+			// Faults asked for but none injected: the run tested nothing
+			// it set out to.
+			r.Checkers[CheckReached] = CheckerResult{Unknown, fmt.Sprintf(
+				"vacuous: faults asked for (%s) but none was injected", strings.Join(h.requested, ", "))}
+			return
+		}
 		r.Checkers[CheckReached] = CheckerResult{Valid, "no faults"}
 		return
 	}

@@ -70,3 +70,19 @@ func TestTagsNameOneValue(t *testing.T) {
 		t.Fatalf("tags %+v", c)
 	}
 }
+
+func TestValueUnderTwoTags(t *testing.T) {
+	ops := []top{r(2, "x", "", 0, 10), w(0, "x", "a", 20, 30), r(1, "x", "a", 40, 50)}
+	t1, t2 := history.Tag{TS: 1, WID: "c0"}, history.Tag{TS: 2, WID: "c9"}
+	res := check(t, withTags(build(ops), map[string]history.Tag{"a": t1, "": {}}, map[int]history.Tag{1: t2}), lenient)
+	wantVerdict(t, res, Invalid)
+	if res.Checkers[CheckLinearizability].Verdict != Valid || len(res.Anomalies) != 1 ||
+		!strings.Contains(res.Anomalies[0].Description, "one value under two tags") {
+		t.Fatalf("checkers %+v anomalies %+v", res.Checkers, res.Anomalies)
+	}
+	// The initial value under a write's tag.
+	res = check(t, withTags(build(ops), map[string]history.Tag{"a": t1}, map[int]history.Tag{2: t2}), lenient)
+	if res.Checkers[CheckTags].Verdict != Invalid {
+		t.Fatalf("tags %+v", res.Checkers[CheckTags])
+	}
+}

@@ -163,8 +163,19 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		ServerBug: serverBug, Seed: opts.Seed, Logger: log})
 	// Every client has returned, so every operation has its completion:
 	// the history is whole, and says so (the checker calls a history
-	// without this line cut short).
-	rec.Append(history.Op{Type: history.End})
+	// without this line cut short). The line also carries what only the
+	// run knows, so that a re-check reaches the same verdict: the faults
+	// asked for (none injected is vacuous) and why the run cannot pass.
+	end := history.Op{Type: history.End, Fault: strings.Join(faults, ",")}
+	var why []string
+	if ctx.Err() != nil {
+		why = append(why, "interrupted")
+	}
+	if r.noWarmUp.Load() {
+		why = append(why, "the warm-up never ended (the cluster did not serve a write and a read before the run's time was up), so no fault was injected")
+	}
+	end.Error = strings.Join(why, "; ")
+	rec.Append(end)
 	if err := hw.Close(); err != nil && harnessErr == nil {
 		harnessErr = fmt.Errorf("close history: %w", err)
 	}
@@ -195,11 +206,6 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		// An interrupted run is an incomplete history: valid so far, but
 		// not a passing test.
 		out.Code, out.Verdict, out.Reason = ExitUnknown, string(checker.Unknown), "interrupted; the history so far is valid"
-	case r.noWarmUp.Load() && out.Code == ExitValid:
-		// Faults were asked for, but none was injected: operations that
-		// completed after the run's time may still meet every floor.
-		out.Code, out.Verdict = ExitUnknown, string(checker.Unknown)
-		out.Reason = "the warm-up never ended (the cluster did not serve a write and a read before the run's time was up), so no fault was injected; the history is valid"
 	}
 	return out
 }

@@ -27,7 +27,9 @@ const (
 	Nemesis Type = "nemesis"
 	// End is the last line of a history the harness finished writing:
 	// a history without it was cut short (a crashed or killed controller)
-	// and cannot be called valid.
+	// and cannot be called valid. Its Fault lists the fault kinds the run
+	// asked for (comma-separated), and a non-empty Error says why the run
+	// cannot pass whatever its operations show (it was interrupted, say).
 	End Type = "end"
 )
 
