@@ -185,7 +185,7 @@ func (f *fakeCluster) SetDrop(_ context.Context, links []Link, p float64) error 
 	if err := f.log("drop", p, " ", linkList(links)); err != nil {
 		return err
 	}
-	if p < 0.2 || p > 0.4 {
+	if p < 0.15 || p > 0.35 {
 		f.problems = append(f.problems, fmt.Sprintf("drop %v out of range", p))
 	}
 	for _, l := range links {

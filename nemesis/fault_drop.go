@@ -24,9 +24,9 @@ func (dropFault) start(ctx context.Context, n *Nemesis) *fault {
 	cs = cs[:1+n.rng.IntN(len(cs))]
 	slices.Sort(cs)
 	links := cutAll(nil, cs, members)
-	// 20-40%: lower rarely loses a put on two servers of three, higher
+	// 15-35%: lower rarely loses a put on two servers of three, higher
 	// rarely lets the get-tag before it reach a quorum.
-	p := float64(20+n.rng.IntN(21)) / 100
+	p := float64(15+n.rng.IntN(21)) / 100
 	desc := fmt.Sprintf("p=%.2f %s", p, linkList(links))
 	return n.applyLinks(ctx, Drop, desc, func() error { return n.c.SetDrop(ctx, links, p) })
 }

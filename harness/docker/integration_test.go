@@ -289,6 +289,20 @@ func TestClusterFaults(t *testing.T) {
 		t.Errorf("latency: %v", err)
 	}
 
+	// Every message to two of three servers lost: no quorum until the heal.
+	if err := c.SetDrop(ctx, []nemesis.Link{{Client: "c0", Server: "s2"}, {Client: "c0", Server: "s3"}}, 1); err != nil {
+		t.Fatalf("drop: %v", err)
+	}
+	if err := op(a, "v10"); err == nil {
+		t.Error("operation completed with every message to two of three servers dropped")
+	}
+	if err := c.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := op(a, "v11"); err != nil {
+		t.Fatalf("after the drop healed: %v", err)
+	}
+
 	// Leave a cut and a paused server for Stop to deal with.
 	if err := c.Cut(ctx, []nemesis.Link{{Client: "c0", Server: "s1"}}); err != nil {
 		t.Fatal(err)

@@ -187,3 +187,44 @@ func TestRemoteErrorUnwrap(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentDrop: /v1/drop makes the agent's transport lose every message
+// to the servers named, so an operation that needs them times out, and an
+// empty table heals.
+func TestAgentDrop(t *testing.T) {
+	_, cfg, addr := cluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := NewClient(addr, "c0")
+	defer c.Close()
+	if err := c.Init(ctx, InitRequest{Initial: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetDrop(ctx, map[string]float64{"s1": 1, "s2": 1}); err != nil {
+		t.Fatal(err)
+	}
+	octx, ocancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := c.Write(octx, "k", []byte("v1"))
+	ocancel()
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ares.ErrUnavailable) {
+		t.Fatalf("write with two of three servers dropped: %v; want a timeout", err)
+	}
+	// One server dropped leaves a quorum.
+	if err := c.SetDrop(ctx, map[string]float64{"s1": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(ctx, "k", []byte("v2")); err != nil {
+		t.Fatalf("write with s1 dropped: %v", err)
+	}
+	if err := c.SetDrop(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	octx, ocancel = context.WithTimeout(ctx, 2*time.Second)
+	defer ocancel()
+	if _, err := c.Write(octx, "k", []byte("v3")); err != nil {
+		t.Fatalf("write after heal: %v", err)
+	}
+	if err := c.SetDrop(ctx, map[string]float64{"s1": 2}); err == nil {
+		t.Fatal("p=2 accepted")
+	}
+}
