@@ -28,6 +28,7 @@ var faultKinds = map[string]faultKind{
 	Loss:      lossFault{},
 	Latency:   latencyFault{},
 	Drop:      dropFault{},
+	Skew:      skewFault{},
 }
 
 // linkFault is the healing shared by the link kinds: a link fault is

@@ -14,11 +14,13 @@ const (
 	Loss      = "loss"
 	Latency   = "latency"
 	Drop      = "drop"
-	Reconfig  = "reconfig"
+	// Skew is latency that depends on which client talks to which server.
+	Skew     = "skew"
+	Reconfig = "reconfig"
 )
 
 // Kinds lists every fault kind in canonical order.
-var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Drop, Reconfig}
+var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Drop, Skew, Reconfig}
 
 // Parse parses a --nemesis value: a comma list of kinds, "all" (every kind)
 // or "none" (no faults; so is the empty string). The result is in canonical

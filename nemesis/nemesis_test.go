@@ -29,7 +29,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, drop, reconfig",
+		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, drop, skew, reconfig",
 		"kill,":        "empty fault name",
 		"all,kill":     "cannot be combined",
 		"none,kill":    "cannot be combined",
@@ -536,7 +536,7 @@ func runFor(t *testing.T, c *fakeCluster, r *fakeReconf, faults []string, lines 
 }
 
 func TestHealAllMidFault(t *testing.T) {
-	for _, kind := range []string{Partition, Kill, Pause, Loss, Latency, Drop} {
+	for _, kind := range []string{Partition, Kill, Pause, Loss, Latency, Drop, Skew} {
 		t.Run(kind, func(t *testing.T) {
 			c, r := setup()
 			// A long hold: the fault is certainly active when Run stops.
