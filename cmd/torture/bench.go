@@ -338,7 +338,7 @@ func cmdBenchBugs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	seeds := fs.Int("seeds", 10, "runs per bug, with seeds 1..N")
 	bugName := fs.String("bug", "all", "the bug to time (see torture run --help), or all")
 	var runTime harness.Duration
-	fs.Var(&runTime, "time", "how long clients run in each run (default: the bug's shape: 8s, no-write-back 12s, volatile 20s)")
+	fs.Var(&runTime, "time", "how long clients run in each run (default: the bug's shape: 8s; no-write-back 24s, volatile 40s, retry-same-tag 90s)")
 	store := fs.String("store", "runs", "run store directory (runs, and bench/ for the figures)")
 	serverBin := fs.String("server-bin", "", "ares-server binary (default: next to torture, then ./bin)")
 	if code, done := parseBenchFlags(fs, args, stdout); done {
