@@ -171,12 +171,11 @@ func TestAllFaultsValid(t *testing.T) {
 	}
 }
 
-// bugSeeds bounds the seeds tried per bug. Whether a short run hits a
-// bug's window depends on timing, so each seed finds it only with some
-// probability: the weakest shape, no-write-back, in about one seed of two
-// (torture bench bugs measures it). Ten seeds make a miss by bad luck
-// rarer than one in a thousand, while the usual case stops at the first
-// or second seed.
+// bugSeeds bounds the seeds tried per bug. Whether a run hits a bug's
+// window depends on timing, so each seed finds it only with some
+// probability: 9 or 10 in 10 for every shape under load (torture bench
+// bugs measures it). Ten seeds make a miss by bad luck vanishingly rare,
+// while the usual case stops at the first seed.
 const bugSeeds = 10
 
 // TestBugsFound: every named bug is found (exit 1) within a few seeds.
