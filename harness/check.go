@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,13 +117,18 @@ func countOps(ops []history.Op) Counts {
 	return c
 }
 
+// optionsMap is o as results.json records it. Numbers stay json.Number:
+// a float64 would round seeds beyond 2^53, and a copied seed would then
+// rerun another test.
 func optionsMap(o Options) map[string]any {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return nil
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	m := map[string]any{}
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return nil
 	}
 	return m
