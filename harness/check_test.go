@@ -48,3 +48,12 @@ func TestCheckKeepsLargeSeeds(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionsNameTheStampedController(t *testing.T) {
+	old := ControllerVersion
+	defer func() { ControllerVersion = old }()
+	ControllerVersion = "v1.2.3-4-gabcdef"
+	if v := Versions(context.Background(), "")["torture"]; v != "v1.2.3-4-gabcdef" {
+		t.Fatalf("torture version %q", v)
+	}
+}

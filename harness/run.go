@@ -519,11 +519,19 @@ func (r *runner) finalReads(ctx context.Context, control Client) {
 	}
 }
 
+// ControllerVersion is this controller's version as its build stamped it
+// (cmd/torture sets it from the Makefile's -X main.version). Empty falls
+// back to Go's build info, which says only "(devel)" for a build from a
+// checkout.
+var ControllerVersion string
+
 // Versions reports the versions of what runs: the server binary (its
 // --version), Go, and this controller.
 func Versions(ctx context.Context, serverBin string) map[string]string {
 	v := map[string]string{"go": runtime.Version(), "os/arch": runtime.GOOS + "/" + runtime.GOARCH}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if ControllerVersion != "" {
+		v["torture"] = ControllerVersion
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
 		tv := bi.Main.Version
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {

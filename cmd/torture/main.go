@@ -39,7 +39,12 @@ import (
 	"github.com/ares-torture/torture/harness/local"
 )
 
+// version is stamped by the Makefile (-X main.version); test.json
+// records it as the controller's version.
+var version string
+
 func main() {
+	harness.ControllerVersion = version
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
