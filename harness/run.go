@@ -166,9 +166,12 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	// without this line cut short). The line also carries what only the
 	// run knows, so that a re-check reaches the same verdict: the faults
 	// asked for (none injected is vacuous) and why the run cannot pass.
+	// An interrupted run is unknown through this line, so the check
+	// below and any re-check agree.
+	interrupted := ctx.Err() != nil
 	end := history.Op{Type: history.End, Fault: strings.Join(faults, ",")}
 	var why []string
-	if ctx.Err() != nil {
+	if interrupted {
 		why = append(why, "interrupted")
 	}
 	if r.noWarmUp.Load() {
@@ -182,7 +185,6 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	if err := rec.Err(); err != nil && harnessErr == nil {
 		harnessErr = err
 	}
-	interrupted := ctx.Err() != nil
 	if harnessErr != nil {
 		log.Error("harness failed", "err", harnessErr)
 	}
@@ -202,10 +204,6 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		out.Err = harnessErr
 	case harnessErr != nil:
 		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
-	case interrupted && out.Code == ExitValid:
-		// An interrupted run is an incomplete history: valid so far, but
-		// not a passing test.
-		out.Code, out.Verdict, out.Reason = ExitUnknown, string(checker.Unknown), "interrupted; the history so far is valid"
 	}
 	return out
 }
