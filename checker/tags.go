@@ -23,66 +23,50 @@ const CheckTags = "tags"
 //
 // A history without tags is not judged (valid, reason says so).
 func (r *Result) checkTags(h *prepared) {
-	type first struct {
-		op    *clientOp
-		value string
+	type keyTag struct {
+		key string
+		tag history.Tag
 	}
-	seen := map[string]map[history.Tag]first{} // key -> tag -> first op with it
-	tagOf := map[string]map[string]*clientOp{} // key -> value -> first op with it
+	type keyValue struct{ key, value string }
+	byTag := map[keyTag]*clientOp{}     // the first op with each tag
+	byValue := map[keyValue]*clientOp{} // the first op with each value
 	tagged, dups := 0, 0
+	flag := func(o *clientOp, desc, note string) {
+		dups++
+		r.Anomalies = append(r.Anomalies, Anomaly{Checker: CheckTags, Key: o.key, Op: o.ref(), Description: desc, Note: note})
+	}
 	for i := range h.ops {
 		o := &h.ops[i]
 		if o.typ != history.Ok || o.tag == nil {
 			continue
 		}
 		tagged++
-		m := seen[o.key]
-		if m == nil {
-			m = map[history.Tag]first{}
-			seen[o.key] = m
-		}
 		t := *o.tag
 		if t.IsZero() && o.value != "" {
-			dups++
-			r.Anomalies = append(r.Anomalies, Anomaly{Checker: CheckTags, Key: o.key, Op: o.ref(),
-				Description: fmt.Sprintf("%s %s %q under the initial value's tag %s", o.f, o.key, short(o.value), t)})
+			flag(o, fmt.Sprintf("%s %s %q under the initial value's tag %s", o.f, o.key, short(o.value), t), "")
 			continue
 		}
-		byValue := tagOf[o.key]
-		if byValue == nil {
-			byValue = map[string]*clientOp{}
-			tagOf[o.key] = byValue
-		}
-		if p, ok := byValue[o.value]; !ok {
-			byValue[o.value] = o
+		if p, ok := byValue[keyValue{o.key, o.value}]; !ok {
+			byValue[keyValue{o.key, o.value}] = o
 		} else if *p.tag != t {
-			dups++
-			r.Anomalies = append(r.Anomalies, Anomaly{Checker: CheckTags, Key: o.key, Op: o.ref(),
-				Description: fmt.Sprintf("one value under two tags: %s (line %d) has %s with %s, %s (line %d) with %s",
-					p.f, p.line, strconv.Quote(short(o.value)), *p.tag, o.f, o.line, t)})
+			flag(o, fmt.Sprintf("one value under two tags: %s (line %d) has %s with %s, %s (line %d) with %s",
+				p.f, p.line, strconv.Quote(short(o.value)), *p.tag, o.f, o.line, t), "")
 			continue
 		}
 		if o.value == "" && !t.IsZero() {
-			dups++
-			r.Anomalies = append(r.Anomalies, Anomaly{Checker: CheckTags, Key: o.key, Op: o.ref(),
-				Description: fmt.Sprintf("%s %s returned the initial value under tag %s", o.f, o.key, t)})
+			flag(o, fmt.Sprintf("%s %s returned the initial value under tag %s", o.f, o.key, t), "")
 			continue
 		}
-		f, ok := m[t]
+		f, ok := byTag[keyTag{o.key, t}]
 		if !ok {
-			m[t] = first{o, o.value}
+			byTag[keyTag{o.key, t}] = o
 			continue
 		}
-		if f.value == o.value {
-			continue
+		if f.value != o.value {
+			flag(o, fmt.Sprintf("two values under one tag %s: %s (line %d) has %s, %s (line %d) has %s",
+				t, f.f, f.line, strconv.Quote(short(f.value)), o.f, o.line, strconv.Quote(short(o.value))),
+				"a tag must name one write: reads of this key depend on which servers answer first")
 		}
-		dups++
-		r.Anomalies = append(r.Anomalies, Anomaly{
-			Checker: CheckTags, Key: o.key, Op: o.ref(),
-			Description: fmt.Sprintf("two values under one tag %s: %s (line %d) has %s, %s (line %d) has %s",
-				t, f.op.f, f.op.line, strconv.Quote(short(f.value)), o.f, o.line, strconv.Quote(short(o.value))),
-			Note: "a tag must name one write: reads of this key depend on which servers answer first",
-		})
 	}
 	switch {
 	case tagged == 0:
