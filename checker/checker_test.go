@@ -468,12 +468,7 @@ func TestFloor(t *testing.T) {
 	// workload's).
 	final := r(99, "x", "v19", 1000, 1010)
 	ops = append(ops, top{p: 50, f: history.FRead, key: "x", call: 300, ret: 400, typ: history.Fail}, final)
-	hist := build(ops)
-	for i := range hist {
-		if hist[i].Process == 99 {
-			hist[i].Final = true
-		}
-	}
+	hist := markFinal(build(ops), 99)
 	res = check(t, hist, Options{})
 	wantVerdict(t, res, Unknown)
 	if !strings.Contains(res.Reason, "ok read floor: no ok read among 1 invoked") {
@@ -502,12 +497,7 @@ func TestFloor(t *testing.T) {
 	for k := 0; k < 16; k++ {
 		ops = append(ops, r(1000, fmt.Sprintf("k%d", k), "", int64(1000+10*k), int64(1005+10*k)))
 	}
-	hist = build(ops)
-	for i := range hist {
-		if hist[i].Process == 1000 {
-			hist[i].Final = true
-		}
-	}
+	hist = markFinal(build(ops), 1000)
 	res = check(t, hist, Options{})
 	wantVerdict(t, res, Unknown)
 	if !strings.Contains(res.Reason, "only 0 ok workload operations of 300") {

@@ -162,9 +162,13 @@ func synthetic(seed int64, n, keys, clients int) []history.Op {
 		key := fmt.Sprintf("k%d", k)
 		finals = append(finals, r(nextProc, key, state[key], end+int64(10*k)+1, end+int64(10*k)+5))
 	}
-	hist := build(append(tops, finals...))
+	return markFinal(build(append(tops, finals...)), nextProc)
+}
+
+// markFinal marks the lines of process p as the harness's final reads.
+func markFinal(hist []history.Op, p int) []history.Op {
 	for i := range hist {
-		if hist[i].Process == nextProc {
+		if hist[i].Process == p && hist[i].IsClient() {
 			hist[i].Final = true
 		}
 	}
