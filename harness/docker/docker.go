@@ -686,14 +686,7 @@ func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) 
 	if p < 0 || p > 1 {
 		return fmt.Errorf("docker backend: drop probability %v not in [0,1]", p)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	touched := map[string]bool{}
-	for _, l := range links {
-		cl, sv, err := c.linkNodes(l)
-		if err != nil {
-			return err
-		}
+	return c.perClient(links, func(cl, sv *node) {
 		d := c.drops[cl.name]
 		if d == nil {
 			d = map[string]float64{}
@@ -704,13 +697,7 @@ func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) 
 		} else {
 			d[sv.name] = p
 		}
-		touched[cl.name] = true
-	}
-	var errs []error
-	for _, name := range sortedKeys(touched) {
-		errs = append(errs, c.postDropLocked(ctx, c.nodes[name], c.drops[name]))
-	}
-	return errors.Join(errs...)
+	}, func(name string) error { return c.postDropLocked(ctx, c.nodes[name], c.drops[name]) })
 }
 
 // postDropLocked sends an agent its whole drop table (c.mu held).
@@ -734,6 +721,20 @@ func (c *Cluster) SetLatency(ctx context.Context, links []nemesis.Link, d time.D
 }
 
 func (c *Cluster) changeRules(ctx context.Context, links []nemesis.Link, change func(*linkRules, string)) error {
+	return c.perClient(links, func(cl, sv *node) {
+		r := c.rules[cl.name]
+		if r == nil {
+			r = newLinkRules()
+			c.rules[cl.name] = r
+		}
+		change(r, sv.ip)
+	}, func(name string) error { return c.applyLocked(ctx, c.nodes[name], c.rules[name]) })
+}
+
+// perClient is how a fault on links reaches the clients (c.mu held
+// while it runs): note each link's change in its client's table, then
+// install each touched client's table once, in name order.
+func (c *Cluster) perClient(links []nemesis.Link, note func(cl, sv *node), install func(client string) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	touched := map[string]bool{}
@@ -742,17 +743,12 @@ func (c *Cluster) changeRules(ctx context.Context, links []nemesis.Link, change 
 		if err != nil {
 			return err
 		}
-		r := c.rules[cl.name]
-		if r == nil {
-			r = newLinkRules()
-			c.rules[cl.name] = r
-		}
-		change(r, sv.ip)
+		note(cl, sv)
 		touched[cl.name] = true
 	}
 	var errs []error
 	for _, name := range sortedKeys(touched) {
-		errs = append(errs, c.applyLocked(ctx, c.nodes[name], c.rules[name]))
+		errs = append(errs, install(name))
 	}
 	return errors.Join(errs...)
 }
