@@ -2,6 +2,7 @@ package ares
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ const (
 	// reached only a minority, the next write by a client of that name
 	// can miss it and issue the same tag with another value (client).
 	BugRetrySameTag Bug = "retry-same-tag"
+	// BugNoSync: a server acknowledges writes its storage has taken but
+	// not yet synced to disk (Unsynced.ApplyUnsynced), so a power loss,
+	// though not a kill that leaves the page cache, loses acknowledged
+	// state (server).
+	BugNoSync Bug = "no-sync"
 )
 
 // Bugs lists every known bug with a one-line description.
@@ -47,6 +53,7 @@ var Bugs = []struct {
 	{BugVolatile, true, "servers acknowledge writes they keep only in memory"},
 	{BugReuseTag, false, "writers reuse the largest tag they saw instead of raising it"},
 	{BugRetrySameTag, false, "a renewed writer forgets its issued tags and reuses its writer id"},
+	{BugNoSync, true, "servers acknowledge writes before their storage synced them"},
 }
 
 // ParseBug checks a bug name ("" is no bug).
@@ -103,6 +110,10 @@ type ClientOptions struct {
 	DecodeRetries int
 	Bug           Bug
 	Logger        *slog.Logger
+	// Rand is the source of the client's random choices (writer id
+	// suffixes, Paxos back-off). Nil is crypto/rand; a seeded source makes
+	// a run under a deterministic scheduler repeatable.
+	Rand io.Reader
 }
 
 // SeqEntry is one configuration of a client's sequence with its status.

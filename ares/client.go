@@ -3,6 +3,7 @@ package ares
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -125,10 +126,30 @@ func writerID(opts ClientOptions) (string, error) {
 		return opts.ID, nil
 	}
 	var suffix [8]byte
-	if _, err := rand.Read(suffix[:]); err != nil {
+	if _, err := io.ReadFull(opts.random(), suffix[:]); err != nil {
 		return "", fmt.Errorf("writer id: %w", err)
 	}
 	return opts.ID + "-" + hex.EncodeToString(suffix[:]), nil
+}
+
+// random returns the client's source of random bytes.
+func (o *ClientOptions) random() io.Reader {
+	if o.Rand == nil {
+		return rand.Reader
+	}
+	return o.Rand
+}
+
+// randN returns a random duration in [0, n) from the client's source.
+func (c *Client) randN(n time.Duration) time.Duration {
+	var b [8]byte
+	if n <= 0 {
+		return 0
+	}
+	if _, err := io.ReadFull(c.opts.random(), b[:]); err != nil {
+		return n / 2
+	}
+	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(n))
 }
 
 // Renew returns a new client with c's options and the configuration

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"time"
 )
@@ -300,7 +299,7 @@ func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, 
 		// Another proposer got ahead: back off a random while and try a
 		// higher ballot.
 		round = c.nextBallot(seen.N)
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(c.opts.Retry))) + c.opts.Retry/10)
+		t := time.NewTimer(c.randN(c.opts.Retry) + c.opts.Retry/10)
 		select {
 		case <-ctx.Done():
 			t.Stop()

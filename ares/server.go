@@ -417,7 +417,7 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 		return err
 	}
 	puts[objKey(cfg, it.Key)] = meta
-	if err := s.st.Apply(puts, dels); err != nil {
+	if err := s.apply(puts, dels); err != nil {
 		return fmt.Errorf("persist %q: %w", it.Key, err)
 	}
 	o.objMeta = m
@@ -527,6 +527,15 @@ func (s *Server) paxos(cfg uint64, cs *cfgState, req *Request, resp *Response) e
 	resp.AcceptedBallot = m.AccBallot
 	resp.Accepted = m.Accepted.Clone()
 	return nil
+}
+
+// apply persists an object's change; with BugNoSync it acknowledges what
+// the storage took but did not sync, where the storage can tell them apart.
+func (s *Server) apply(puts map[string][]byte, dels []string) error {
+	if u, ok := s.st.(Unsynced); ok && s.bug == BugNoSync {
+		return u.ApplyUnsynced(puts, dels)
+	}
+	return s.st.Apply(puts, dels)
 }
 
 // volatileStorage is BugVolatile: writes land in memory only, so they are

@@ -18,6 +18,13 @@ type Storage interface {
 	Close() error
 }
 
+// Unsynced is a Storage that can take a batch without syncing it, as a
+// write(2) without fsync: the data survives a process crash (the page
+// cache keeps it) but not a power loss. Only BugNoSync uses it.
+type Unsynced interface {
+	ApplyUnsynced(puts map[string][]byte, dels []string) error
+}
+
 // MemStorage is a Storage in memory, for tests. It survives a Server being
 // rebuilt on it, which models a crash and restart with a durable disk.
 type MemStorage struct {

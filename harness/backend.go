@@ -34,6 +34,12 @@ type Backend struct {
 	// Clean removes what earlier runs of this backend left behind (may be
 	// nil). It must not touch the resources of a run still going on.
 	Clean func(ctx context.Context, log *slog.Logger) error
+	// Bubble, when set, runs the part of a run that drives the cluster
+	// (New to Stop, the history's lines with their times) inside what the
+	// backend needs: the sim backend's synctest bubble with its simulated
+	// clock. Such a backend is deterministic: the recorder writes lines of
+	// one instant in a canonical order.
+	Bubble func(f func())
 }
 
 var backends = struct {

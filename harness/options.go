@@ -67,6 +67,11 @@ type Options struct {
 	Dist      string  `json:"dist"`
 	// Rate is the total ops/s over all clients; 0 is a closed loop.
 	Rate            float64  `json:"rate"`
+	// Ops, when positive, bounds the operations the clients invoke in
+	// all: each client stops after its share (client i of C gets Ops/C,
+	// one more for the first Ops%C), so that the bound is the same in
+	// every replay. The run still ends at Time.
+	Ops             int      `json:"ops,omitempty"`
 	Nemesis         string   `json:"nemesis"`
 	NemesisInterval Duration `json:"nemesis_interval"`
 	Time            Duration `json:"time"`
@@ -121,7 +126,7 @@ func (o *Options) Validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	// Which backends exist depends on the build: LookupBackend says.
 	if o.Backend == "" {
-		bad("--backend: empty (want local or docker)")
+		bad("--backend: empty (want local, docker or sim)")
 	}
 	if o.Servers < 1 {
 		bad("--servers %d: want at least 1", o.Servers)
@@ -158,6 +163,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Rate < 0 {
 		bad("--rate %v: want >= 0 (0 is a closed loop)", o.Rate)
+	}
+	if o.Ops < 0 {
+		bad("--ops %d: want >= 0 (0: no bound)", o.Ops)
 	}
 	if o.Time <= 0 {
 		bad("--time %v: want > 0", o.Time)

@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,11 @@ type Recorder struct {
 
 	mu  sync.Mutex
 	err error
+	// canonical buffers the lines of one instant and writes them sorted
+	// (deterministic backends): goroutines woken at the same simulated
+	// instant reach the recorder in any order.
+	canonical bool
+	instant   []history.Op
 
 	// Counters for progress and the verdict line.
 	invoked, ok, fail, info atomic.Int64
@@ -45,7 +52,12 @@ func (r *Recorder) Append(op history.Op) {
 		return
 	}
 	op.Time = r.Now()
-	if err := r.w.Append(op); err != nil {
+	if r.canonical {
+		if len(r.instant) > 0 && r.instant[0].Time != op.Time {
+			r.flushLocked()
+		}
+		r.instant = append(r.instant, op)
+	} else if err := r.w.Append(op); err != nil {
 		r.err = err
 		return
 	}
@@ -66,6 +78,42 @@ func (r *Recorder) Append(op history.Op) {
 	case history.Info:
 		r.info.Add(1)
 	}
+}
+
+// flush writes the lines of the last instant (canonical mode).
+func (r *Recorder) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flushLocked()
+}
+
+// flushLocked writes the buffered instant's lines: nemesis lines first,
+// then client lines by process (each process's own lines keep their
+// order), the end line last. Lines of one instant cannot depend on one
+// another across processes (every message takes time), so any fixed
+// order is a true one.
+func (r *Recorder) flushLocked() {
+	rank := func(op history.Op) int {
+		switch op.Type {
+		case history.Nemesis:
+			return 0
+		case history.End:
+			return 2
+		}
+		return 1
+	}
+	slices.SortStableFunc(r.instant, func(a, b history.Op) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Process, b.Process))
+	})
+	for _, op := range r.instant {
+		if r.err != nil {
+			break
+		}
+		if err := r.w.Append(op); err != nil {
+			r.err = err
+		}
+	}
+	r.instant = r.instant[:0]
 }
 
 // RecordNemesis appends a nemesis line, stamped with the run's clock

@@ -44,6 +44,9 @@ type Env struct {
 	Log *slog.Logger
 	// Args is the command line, recorded in test.json.
 	Args []string
+	// Bubble overrides the backend's Bubble (tests give the sim backend
+	// one under their own *testing.T).
+	Bubble func(f func())
 }
 
 // Outcome is how a run or a check ended.
@@ -154,31 +157,53 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	if err != nil {
 		return failed(runDir, Counts{}, err)
 	}
-	rec := NewRecorder(hw, start)
-
-	r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts, limiter: limiter,
-		faults: faults, clientBug: clientBug}
-	r.stage.Store("starting")
-	harnessErr := r.drive(ctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
-		ServerBug: serverBug, Seed: opts.Seed, Logger: log})
-	// Every client has returned, so every operation has its completion:
-	// the history is whole, and says so (the checker calls a history
-	// without this line cut short). The line also carries what only the
-	// run knows, so that a re-check reaches the same verdict: the faults
-	// asked for (none injected is vacuous) and why the run cannot pass.
-	// An interrupted run is unknown through this line, so the check
-	// below and any re-check agree.
-	interrupted := ctx.Err() != nil
-	end := history.Op{Type: history.End, Fault: strings.Join(faults, ",")}
-	var why []string
-	if interrupted {
-		why = append(why, "interrupted")
+	bubble := env.Bubble
+	if bubble == nil {
+		bubble = backend.Bubble
 	}
-	if r.noWarmUp.Load() {
-		why = append(why, "the warm-up never ended (the cluster did not serve a write and a read before the run's time was up), so no fault was injected")
+	var (
+		rec         *Recorder
+		harnessErr  error
+		interrupted bool
+	)
+	body := func() {
+		dctx, stop := ctx, func() {}
+		if bubble != nil {
+			dctx, stop = bridge(ctx)
+		}
+		defer stop()
+		rec = NewRecorder(hw, time.Now())
+		rec.canonical = bubble != nil
+		r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts, limiter: limiter,
+			faults: faults, clientBug: clientBug}
+		r.stage.Store("starting")
+		harnessErr = r.drive(dctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
+			ServerBug: serverBug, Seed: opts.Seed, Logger: log})
+		// Every client has returned, so every operation has its completion:
+		// the history is whole, and says so (the checker calls a history
+		// without this line cut short). The line also carries what only the
+		// run knows, so that a re-check reaches the same verdict: the faults
+		// asked for (none injected is vacuous) and why the run cannot pass.
+		// An interrupted run is unknown through this line, so the check
+		// below and any re-check agree.
+		interrupted = ctx.Err() != nil
+		end := history.Op{Type: history.End, Fault: strings.Join(faults, ",")}
+		var why []string
+		if interrupted {
+			why = append(why, "interrupted")
+		}
+		if r.noWarmUp.Load() {
+			why = append(why, "the warm-up never ended (the cluster did not serve a write and a read before the run's time was up), so no fault was injected")
+		}
+		end.Error = strings.Join(why, "; ")
+		rec.Append(end)
+		rec.flush()
 	}
-	end.Error = strings.Join(why, "; ")
-	rec.Append(end)
+	if bubble != nil {
+		bubble(body)
+	} else {
+		body()
+	}
 	if err := hw.Close(); err != nil && harnessErr == nil {
 		harnessErr = fmt.Errorf("close history: %w", err)
 	}
@@ -206,6 +231,31 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
 	}
 	return out
+}
+
+// bridge gives the code in a bubble a context of its own that ends when
+// ctx ends: a goroutine blocked on a channel made outside the bubble is
+// not durably blocked, so the bubble's clock would never move. The bubble
+// looks at ctx every 100ms of its time.
+func bridge(ctx context.Context) (context.Context, func()) {
+	inner, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if ctx.Err() != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return inner, func() { close(done); cancel() }
 }
 
 // runner is the state of one run between start and check.
@@ -404,7 +454,17 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 	proc := i
 	r.noteProc(proc)
 	renew := false
-	for soft.Err() == nil {
+	quota := 0
+	if n := r.opts.Ops; n > 0 {
+		quota = n / r.opts.Clients
+		if i < n%r.opts.Clients {
+			quota++
+		}
+		if quota == 0 {
+			return
+		}
+	}
+	for ops := 0; soft.Err() == nil && (quota == 0 || ops < quota); ops++ {
 		if err := r.limiter.Wait(soft); err != nil {
 			return
 		}

@@ -37,6 +37,7 @@ import (
 	_ "github.com/ares-torture/torture/harness/docker" // --backend docker
 	"github.com/ares-torture/torture/harness/junit"
 	"github.com/ares-torture/torture/harness/local"
+	_ "github.com/ares-torture/torture/sim" // --backend sim
 )
 
 // version is stamped by the Makefile (-X main.version); test.json
@@ -137,7 +138,7 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 
 // runFlags binds every option of a run to fs.
 func runFlags(fs *flag.FlagSet, o *harness.Options) {
-	fs.StringVar(&o.Backend, "backend", o.Backend, "cluster backend: local (processes on loopback) or docker")
+	fs.StringVar(&o.Backend, "backend", o.Backend, "cluster backend: local (processes on loopback), docker, or sim (deterministic simulation in this process)")
 	fs.IntVar(&o.Servers, "servers", o.Servers, "servers of the initial configuration (the first of the pool)")
 	fs.IntVar(&o.Pool, "pool", o.Pool, "servers started; reconfigurations move within the pool")
 	fs.IntVar(&o.Clients, "clients", o.Clients, "concurrent workload clients")
@@ -151,7 +152,8 @@ func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "total operations per second over all clients (0: closed loop)")
 	fs.StringVar(&o.Nemesis, "nemesis", o.Nemesis, "faults: none, all, or a comma list of partition,kill,pause,loss,latency,reconfig")
 	fs.Var(&o.NemesisInterval, "nemesis-interval", "quiet time before each fault, and how long it is held")
-	fs.Var(&o.Time, "time", "how long clients run")
+	fs.Var(&o.Time, "time", "how long clients run (sim: simulated time)")
+	fs.IntVar(&o.Ops, "ops", o.Ops, "stop after this many operations in all, split evenly over the clients (0: no bound)")
 	fs.Var(&o.OpTimeout, "op-timeout", "an operation taking longer is indeterminate (info)")
 	fs.Var(&o.Settle, "settle", "wait after healing every fault, before the final reads")
 	fs.Var(&o.CheckTimeout, "check-timeout", "time limit of the linearizability check (then the verdict is unknown)")
@@ -217,7 +219,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	if err := opts.Validate(); err != nil {
 		return usageError(stdout, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	bin, err := findServerBin(opts.ServerBin)
+	bin, err := serverBinFor(opts)
 	if err != nil {
 		return usageError(stdout, err.Error())
 	}
@@ -234,6 +236,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		}
 	}
 	return out.Code
+}
+
+// serverBinFor finds the ares-server binary for a backend that runs one
+// (the sim backend runs the servers in this process).
+func serverBinFor(o harness.Options) (string, error) {
+	if o.Backend == "sim" {
+		return "", nil
+	}
+	return findServerBin(o.ServerBin)
 }
 
 // findServerBin finds ares-server: the flag, then next to this executable,
@@ -341,7 +352,8 @@ func cmdRerun(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	// Into the store the run lives in (store/<test>/<run>), wherever the
 	// original command was started from.
 	opts.Store = filepath.Dir(filepath.Dir(dir))
-	if opts.ServerBin, err = findServerBin(*serverBin); err != nil {
+	opts.ServerBin = *serverBin
+	if opts.ServerBin, err = serverBinFor(opts); err != nil {
 		return usageError(stdout, err.Error())
 	}
 	worst := 0

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
@@ -234,51 +233,7 @@ func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(str
 		return nil, fmt.Errorf("client %s: %w", name, err)
 	}
 	c.closers = append(c.closers, closer)
-	cl := &client{closer: closer}
-	cl.ac.Store(ac)
-	return cl, nil
-}
-
-// client is an in-process ARES client with its transport. Renew swaps the
-// ARES client; the transport, and so the client's links, stay.
-type client struct {
-	ac     atomic.Pointer[ares.Client]
-	closer io.Closer
-	once   sync.Once
-}
-
-// Read implements harness.Client.
-func (cl *client) Read(ctx context.Context, key string) ([]byte, ares.OpInfo, error) {
-	return cl.ac.Load().ReadInfo(ctx, key)
-}
-
-// Write implements harness.Client.
-func (cl *client) Write(ctx context.Context, key string, value []byte) (ares.OpInfo, error) {
-	return cl.ac.Load().WriteInfo(ctx, key, value)
-}
-
-// Reconfig implements harness.Client.
-func (cl *client) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
-	return cl.ac.Load().Reconfig(ctx, target)
-}
-
-// Renew implements harness.Client: a fresh ARES client (new writer id) that
-// starts from the configurations the old one knew.
-func (cl *client) Renew(ctx context.Context) error {
-	old := cl.ac.Load()
-	ac, err := old.Renew()
-	if err != nil {
-		return fmt.Errorf("renew client %s: %w", old.WriterID(), err)
-	}
-	cl.ac.Store(ac)
-	return nil
-}
-
-// Close closes the client's transport.
-func (cl *client) Close() error {
-	var err error
-	cl.once.Do(func() { err = cl.closer.Close() })
-	return err
+	return harness.NewInProcessClient(ac, closer), nil
 }
 
 // links resolves nemesis links to proxies.

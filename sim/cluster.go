@@ -1,0 +1,311 @@
+package sim
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/harness"
+	"github.com/ares-torture/torture/nemesis"
+)
+
+// Cluster is a simulated ARES cluster: real servers on simulated disks
+// behind the simulated network. It implements harness.Cluster.
+type Cluster struct {
+	net  *Network
+	log  *slog.Logger
+	seed int64
+	bug  ares.Bug
+	ids  []string
+
+	mu      sync.Mutex
+	disks   map[string]*Disk
+	clients []string // workload clients, in creation order
+	configs map[uint64]*ares.Config
+	started bool
+}
+
+// NewCluster builds a cluster of pool servers s0..s{pool-1}; nothing runs
+// until Start. It must be called inside the bubble the run lives in.
+func NewCluster(cfg harness.ClusterConfig) (*Cluster, error) {
+	if cfg.Pool < 1 {
+		return nil, fmt.Errorf("sim: pool of %d servers", cfg.Pool)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, bug: cfg.ServerBug,
+		disks: map[string]*Disk{}, configs: map[uint64]*ares.Config{}}
+	for i := 0; i < cfg.Pool; i++ {
+		c.ids = append(c.ids, fmt.Sprintf("s%d", i))
+	}
+	return c, nil
+}
+
+// Network returns the cluster's network.
+func (c *Cluster) Network() *Network { return c.net }
+
+func (c *Cluster) boot(id string) (*ares.Server, error) {
+	return ares.NewServer(c.disks[id], ares.ServerOptions{ID: id, Bug: c.bug, Logger: c.log.With("server", id)})
+}
+
+// Start implements harness.Cluster: every server boots on an empty disk and
+// the scheduler starts.
+func (c *Cluster) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return errors.New("sim: cluster already started")
+	}
+	for _, id := range c.ids {
+		c.disks[id] = NewDisk()
+		s, err := c.boot(id)
+		if err != nil {
+			return err
+		}
+		c.net.AddServer(id, s)
+	}
+	c.started = true
+	go c.net.Run()
+	return nil
+}
+
+// Pool implements harness.Cluster.
+func (c *Cluster) Pool() []ares.Node {
+	out := make([]ares.Node, len(c.ids))
+	for i, id := range c.ids {
+		out[i] = ares.Node{ID: id, Addr: "sim:" + id}
+	}
+	return out
+}
+
+// Servers implements nemesis.Cluster.
+func (c *Cluster) Servers() []string { return slices.Clone(c.ids) }
+
+// Clients implements nemesis.Cluster.
+func (c *Cluster) Clients() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.clients)
+}
+
+// clientRand is a client's seeded source of random bytes, safe for the
+// client's goroutines.
+type clientRand struct {
+	mu sync.Mutex
+	r  *rand.ChaCha8
+}
+
+func (r *clientRand) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.r.Read(p)
+}
+
+func (c *Cluster) newRand(name string) *clientRand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], uint64(c.seed))
+	binary.LittleEndian.PutUint64(seed[8:], h.Sum64())
+	return &clientRand{r: rand.NewChaCha8(seed)}
+}
+
+// NewClient implements harness.Cluster.
+func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.ClientSpec) (harness.Client, error) {
+	c.mu.Lock()
+	if slices.Contains(c.clients, name) || name == controlName {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("sim: client %s exists", name)
+	}
+	c.clients = append(c.clients, name)
+	c.mu.Unlock()
+	return c.newClient(name, spec)
+}
+
+const controlName = "control"
+
+// ControlClient implements harness.Cluster: its links are never faulted
+// (no fault names the control client's links).
+func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (harness.Client, error) {
+	return c.newClient(controlName, spec)
+}
+
+func (c *Cluster) newClient(name string, spec harness.ClientSpec) (harness.Client, error) {
+	ac, err := ares.NewClient(ares.ClientOptions{
+		ID: name, Initial: spec.Initial, Transport: c.net.Transport(name),
+		PB: spec.PB, GC: spec.GC, Bug: spec.Bug, Logger: c.log.With("client", name),
+		Rand: c.newRand(name),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sim: client %s: %w", name, err)
+	}
+	c.noteConfig(spec.Initial)
+	return &client{InProcessClient: harness.NewInProcessClient(ac, nil), c: c}, nil
+}
+
+// client notes the configurations its reconfigurations install, so that
+// quorum steering knows their quorum sizes.
+type client struct {
+	*harness.InProcessClient
+	c *Cluster
+}
+
+func (cl *client) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
+	got, err := cl.InProcessClient.Reconfig(ctx, target)
+	if got != nil {
+		cl.c.noteConfig(got)
+	}
+	return got, err
+}
+
+func (c *Cluster) noteConfig(cfg *ares.Config) {
+	if cfg == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.configs[cfg.ID] = cfg.Clone()
+}
+
+// quorum is the minimal quorum size of a configuration of n servers:
+// a majority for ABD, ⌈(n+k)/2⌉ for EC.
+func (c *Cluster) quorum(config uint64, n int) int {
+	c.mu.Lock()
+	cfg := c.configs[config]
+	c.mu.Unlock()
+	if cfg != nil && cfg.DAP == ares.EC && cfg.N() == n {
+		return (n + cfg.K + 1) / 2
+	}
+	return n/2 + 1
+}
+
+// Stop implements harness.Cluster: the scheduler stops; server logs went
+// to the run's log.
+func (c *Cluster) Stop(ctx context.Context, logDir string) error {
+	c.net.Stop()
+	return nil
+}
+
+func (c *Cluster) pairs(links []nemesis.Link) ([]pair, error) {
+	out := make([]pair, 0, len(links))
+	for _, l := range links {
+		if !slices.Contains(c.ids, l.Server) {
+			return nil, fmt.Errorf("sim: no server %q", l.Server)
+		}
+		if l.Client == controlName {
+			return nil, errors.New("sim: the control client's links are never faulted")
+		}
+		out = append(out, pair{l.Client, l.Server})
+	}
+	return out, nil
+}
+
+func (c *Cluster) onLinks(links []nemesis.Link, f func(*link)) error {
+	ps, err := c.pairs(links)
+	if err != nil {
+		return err
+	}
+	c.net.Update(ps, f)
+	return nil
+}
+
+// Cut implements nemesis.Cluster.
+func (c *Cluster) Cut(ctx context.Context, links []nemesis.Link) error {
+	return c.onLinks(links, func(l *link) { l.cut = true })
+}
+
+// Heal implements nemesis.Cluster: every link fault goes, and steering.
+func (c *Cluster) Heal(ctx context.Context) error {
+	c.net.HealLinks()
+	c.SetSteer(false)
+	return nil
+}
+
+// SetLoss implements nemesis.Cluster: each lost packet costs a
+// retransmission timeout, and a request may arrive twice.
+func (c *Cluster) SetLoss(ctx context.Context, links []nemesis.Link, p float64) error {
+	return c.onLinks(links, func(l *link) { l.loss = p })
+}
+
+// SetLatency implements nemesis.Cluster.
+func (c *Cluster) SetLatency(ctx context.Context, links []nemesis.Link, d time.Duration) error {
+	return c.onLinks(links, func(l *link) { l.latency = d })
+}
+
+// SetDrop implements nemesis.Cluster.
+func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) error {
+	return c.onLinks(links, func(l *link) { l.drop = p })
+}
+
+// SetSteer turns quorum steering on or off.
+func (c *Cluster) SetSteer(on bool) {
+	c.net.mu.Lock()
+	defer c.net.mu.Unlock()
+	switch {
+	case on && c.net.steer == nil:
+		c.net.steer = newSteering(c.quorum)
+	case !on:
+		c.net.steer = nil
+	}
+}
+
+// Kill implements nemesis.Cluster: the process dies; its disk keeps what
+// it wrote, synced or not.
+func (c *Cluster) Kill(ctx context.Context, server string) error {
+	return c.net.Crash(server)
+}
+
+// PowerLoss crashes a server and drops what its disk had not synced.
+func (c *Cluster) PowerLoss(ctx context.Context, server string) error {
+	if err := c.net.Crash(server); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	lost := c.disks[server].PowerLoss()
+	c.mu.Unlock()
+	c.log.Info("power loss", "server", server, "unsynced_keys_lost", lost)
+	return nil
+}
+
+// Restart implements nemesis.Cluster: a new server process on the disk.
+func (c *Cluster) Restart(ctx context.Context, server string) error {
+	if c.net.Up(server) {
+		return nil
+	}
+	c.mu.Lock()
+	s, err := c.boot(server)
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sim: restart %s: %w", server, err)
+	}
+	return c.net.Restart(server, s)
+}
+
+// Pause implements nemesis.Cluster.
+func (c *Cluster) Pause(ctx context.Context, server string) error {
+	return c.net.SetPaused(server, true)
+}
+
+// Resume implements nemesis.Cluster.
+func (c *Cluster) Resume(ctx context.Context, server string) error {
+	return c.net.SetPaused(server, false)
+}
+
+func init() {
+	harness.RegisterBackend("sim", harness.Backend{
+		New: func(ctx context.Context, cfg harness.ClusterConfig) (harness.Cluster, error) {
+			return NewCluster(cfg)
+		},
+		Bubble: func(f func()) { InBubble(f) },
+	})
+}
