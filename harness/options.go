@@ -66,7 +66,7 @@ type Options struct {
 	ValueSize int     `json:"value_size"`
 	Dist      string  `json:"dist"`
 	// Rate is the total ops/s over all clients; 0 is a closed loop.
-	Rate            float64  `json:"rate"`
+	Rate float64 `json:"rate"`
 	// Ops, when positive, bounds the operations the clients invoke in
 	// all: each client stops after its share (client i of C gets Ops/C,
 	// one more for the first Ops%C), so that the bound is the same in
