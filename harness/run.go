@@ -174,8 +174,23 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		defer stop()
 		rec = NewRecorder(hw, time.Now())
 		rec.canonical = bubble != nil
-		r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts, limiter: limiter,
+		r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts,
 			faults: faults, clientBug: clientBug}
+		r.limiters = make([]*workloads.Limiter, opts.Clients)
+		for i := range r.limiters {
+			r.limiters[i] = limiter
+		}
+		if bubble != nil && opts.Rate > 0 {
+			// Clients that wake at one simulated instant would race for
+			// the shared limiter's slots: under a deterministic backend
+			// each client gets its share of the rate, its slots offset
+			// from the others'.
+			for i := range r.limiters {
+				l, _ := workloads.NewLimiter(opts.Rate / float64(opts.Clients))
+				l.Delay(time.Duration(float64(time.Second) / opts.Rate * float64(i)))
+				r.limiters[i] = l
+			}
+		}
 		r.stage.Store("starting")
 		harnessErr = r.drive(dctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
 			ServerBug: serverBug, Seed: opts.Seed, Logger: log})
@@ -266,7 +281,7 @@ type runner struct {
 	runDir    string
 	rec       *Recorder
 	wopts     workloads.Options
-	limiter   *workloads.Limiter
+	limiters  []*workloads.Limiter // per client; shared but under a deterministic backend
 	faults    []string
 	clientBug ares.Bug
 
@@ -465,7 +480,7 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 		}
 	}
 	for ops := 0; soft.Err() == nil && (quota == 0 || ops < quota); ops++ {
-		if err := r.limiter.Wait(soft); err != nil {
+		if err := r.limiters[i].Wait(soft); err != nil {
 			return
 		}
 		if renew {

@@ -28,6 +28,13 @@ func NewLimiter(rate float64) (*Limiter, error) {
 	return &Limiter{interval: time.Duration(float64(time.Second) / rate)}, nil
 }
 
+// Delay holds the first slot back by d from now.
+func (l *Limiter) Delay(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next = time.Now().Add(d)
+}
+
 // Wait blocks until the caller's turn or until ctx ends. Each call reserves
 // the next free slot; there is no burst after an idle period, so a client
 // that was stalled by a fault does not cause a flood when it returns. A slot
