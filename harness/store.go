@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,6 +60,8 @@ func CreateRunDir(store, name string, start time.Time, seed int64) (string, erro
 	return dir, nil
 }
 
+var latestSeq atomic.Int64
+
 // UpdateLatest points store/latest at dir with a relative symlink, replaced
 // atomically so a reader never sees it missing.
 func UpdateLatest(store, dir string) error {
@@ -66,7 +69,9 @@ func UpdateLatest(store, dir string) error {
 	if err != nil {
 		return fmt.Errorf("latest link: %w", err)
 	}
-	tmp := filepath.Join(store, fmt.Sprintf(".latest-%d", os.Getpid()))
+	// The counter keeps runs of one process (torture sim's workers) from
+	// sharing a temporary name and renaming one another's link away.
+	tmp := filepath.Join(store, fmt.Sprintf(".latest-%d-%d", os.Getpid(), latestSeq.Add(1)))
 	_ = os.Remove(tmp)
 	if err := os.Symlink(rel, tmp); err != nil {
 		return fmt.Errorf("latest link: %w", err)

@@ -5,6 +5,7 @@
 //	torture run [flags]           run a test; see torture run --help
 //	torture check RUN_DIR         re-check a stored history
 //	torture rerun RUN_DIR         run a stored test again, same options and seed
+//	torture sim --seeds A..B      many seeds of the simulation backend in parallel
 //	torture serve                 browse the run store
 //	torture bench SUITE [flags]   the performance suite: bugs, overhead
 //	torture clean                 kill what earlier runs left behind
@@ -65,6 +66,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(ctx, args[1:], stdout, stderr, log)
 	case "rerun":
 		return cmdRerun(ctx, args[1:], stdout, stderr, log)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr, log)
 	case "serve":
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "clean":
@@ -87,6 +90,7 @@ commands:
   run                 run a test (torture run --help lists every flag and --server-bug)
   check RUN_DIR       re-check a stored history (RUN_DIR or its history.jsonl)
   rerun RUN_DIR       run a stored test again with the same options and seed
+  sim --seeds A..B    run many seeds of the deterministic simulation in parallel (torture sim --help)
   serve               browse the run store over HTTP
   bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost)
   clean               kill server processes (and docker resources) of earlier runs
