@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -17,6 +18,49 @@ type InProcessClient struct {
 	ac     atomic.Pointer[ares.Client]
 	closer io.Closer
 	once   sync.Once
+
+	mu       sync.Mutex
+	inflight map[*context.CancelCauseFunc]struct{}
+}
+
+// ErrCrashed is wrapped by the error of an operation cut short by a crash
+// of its client (the crash fault): its outcome is unknown, and the process
+// that ran it is gone.
+var ErrCrashed = errors.New("client crashed")
+
+// Crash crashes the client now: every operation in flight stops where it
+// is, between or in the middle of its phases, and fails with ErrCrashed.
+func (cl *InProcessClient) Crash() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for c := range cl.inflight {
+		(*c)(ErrCrashed)
+	}
+}
+
+// crashable runs op under a context that Crash can cut.
+func crashable[T any](cl *InProcessClient, ctx context.Context, op func(context.Context, *ares.Client) (T, error)) (T, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	cl.mu.Lock()
+	if cl.inflight == nil {
+		cl.inflight = map[*context.CancelCauseFunc]struct{}{}
+	}
+	cl.inflight[&cancel] = struct{}{}
+	cl.mu.Unlock()
+	v, err := op(ctx, cl.ac.Load())
+	cl.mu.Lock()
+	delete(cl.inflight, &cancel)
+	cl.mu.Unlock()
+	if err != nil && errors.Is(context.Cause(ctx), ErrCrashed) {
+		err = fmt.Errorf("%w: %v", ErrCrashed, err)
+	}
+	cancel(nil)
+	return v, err
+}
+
+type readResult struct {
+	val  []byte
+	info ares.OpInfo
 }
 
 // NewInProcessClient wraps ac; Close closes closer (may be nil).
@@ -31,17 +75,25 @@ func (cl *InProcessClient) ARES() *ares.Client { return cl.ac.Load() }
 
 // Read implements Client.
 func (cl *InProcessClient) Read(ctx context.Context, key string) ([]byte, ares.OpInfo, error) {
-	return cl.ac.Load().ReadInfo(ctx, key)
+	r, err := crashable(cl, ctx, func(ctx context.Context, ac *ares.Client) (readResult, error) {
+		v, info, err := ac.ReadInfo(ctx, key)
+		return readResult{v, info}, err
+	})
+	return r.val, r.info, err
 }
 
 // Write implements Client.
 func (cl *InProcessClient) Write(ctx context.Context, key string, value []byte) (ares.OpInfo, error) {
-	return cl.ac.Load().WriteInfo(ctx, key, value)
+	return crashable(cl, ctx, func(ctx context.Context, ac *ares.Client) (ares.OpInfo, error) {
+		return ac.WriteInfo(ctx, key, value)
+	})
 }
 
 // Reconfig implements Client.
 func (cl *InProcessClient) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
-	return cl.ac.Load().Reconfig(ctx, target)
+	return crashable(cl, ctx, func(ctx context.Context, ac *ares.Client) (*ares.Config, error) {
+		return ac.Reconfig(ctx, target)
+	})
 }
 
 // Renew implements Client: a fresh ARES client (new writer id) that

@@ -71,7 +71,10 @@ type Options struct {
 	// all: each client stops after its share (client i of C gets Ops/C,
 	// one more for the first Ops%C), so that the bound is the same in
 	// every replay. The run still ends at Time.
-	Ops             int      `json:"ops,omitempty"`
+	Ops int `json:"ops,omitempty"`
+	// Reconfigurers is how many clients may reconfigure at once (the
+	// reconfig fault then races up to that many reconfigurations).
+	Reconfigurers   int      `json:"reconfigurers,omitempty"`
 	Nemesis         string   `json:"nemesis"`
 	NemesisInterval Duration `json:"nemesis_interval"`
 	Time            Duration `json:"time"`
@@ -163,6 +166,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Rate < 0 {
 		bad("--rate %v: want >= 0 (0 is a closed loop)", o.Rate)
+	}
+	if o.Reconfigurers < 0 {
+		bad("--reconfigurers %d: want >= 1 (0: the default, 1)", o.Reconfigurers)
 	}
 	if o.Ops < 0 {
 		bad("--ops %d: want >= 0 (0: no bound)", o.Ops)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -9,20 +10,21 @@ import (
 	"github.com/ares-torture/torture/nemesis"
 )
 
-// reconfigurer is the nemesis.Reconfigurer of a run: the control client
-// moves the system to configurations drawn from the pool.
+// reconfigurer is the nemesis.Reconfigurer of a run: the control client,
+// and with --reconfigurers N the clients r1..r{N-1} racing it, move the
+// system to configurations drawn from the pool.
 type reconfigurer struct {
-	c    Client
+	cs   []Client
 	pool map[string]ares.Node
 
 	mu      sync.Mutex
 	members []string
 }
 
-var _ nemesis.Reconfigurer = (*reconfigurer)(nil)
+var _ nemesis.MultiReconfigurer = (*reconfigurer)(nil)
 
-func newReconfigurer(c Client, pool []ares.Node, initial *ares.Config) *reconfigurer {
-	r := &reconfigurer{c: c, pool: map[string]ares.Node{}}
+func newReconfigurer(cs []Client, pool []ares.Node, initial *ares.Config) *reconfigurer {
+	r := &reconfigurer{cs: cs, pool: map[string]ares.Node{}}
 	for _, n := range pool {
 		r.pool[n.ID] = n
 	}
@@ -32,8 +34,21 @@ func newReconfigurer(c Client, pool []ares.Node, initial *ares.Config) *reconfig
 	return r
 }
 
-// Reconfig implements nemesis.Reconfigurer.
+// Reconfig implements nemesis.Reconfigurer: the control client reconfigures.
 func (r *reconfigurer) Reconfig(ctx context.Context, servers []string, dap ares.DAP, k int) (string, error) {
+	return r.ReconfigBy(ctx, 0, servers, dap, k)
+}
+
+// Reconfigurers implements nemesis.MultiReconfigurer.
+func (r *reconfigurer) Reconfigurers() int { return len(r.cs) }
+
+// ReconfigBy implements nemesis.MultiReconfigurer. A reconfigurer that
+// crashed comes back as a new client, as a workload client does.
+func (r *reconfigurer) ReconfigBy(ctx context.Context, who int, servers []string, dap ares.DAP, k int) (string, error) {
+	if who < 0 || who >= len(r.cs) {
+		return "", fmt.Errorf("reconfig: no reconfigurer %d of %d", who, len(r.cs))
+	}
+	c := r.cs[who]
 	cfg := &ares.Config{DAP: dap, K: k}
 	for _, id := range servers {
 		n, ok := r.pool[id]
@@ -48,7 +63,12 @@ func (r *reconfigurer) Reconfig(ctx context.Context, servers []string, dap ares.
 	if err := cfg.Validate(); err != nil {
 		return "", fmt.Errorf("reconfig: %w", err)
 	}
-	installed, err := r.c.Reconfig(ctx, cfg)
+	installed, err := c.Reconfig(ctx, cfg)
+	if errors.Is(err, ErrCrashed) {
+		if rerr := c.Renew(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("reconfig to %s: %w", cfg, err)
 	}

@@ -374,7 +374,18 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 		return context.Cause(sctx) // the first failure
 	}
 
-	reconf := newReconfigurer(control, pool, initial)
+	// Reconfigurers beyond the control client are clients of their own
+	// whose links faults may touch, so that reconfigurations race.
+	reconfClients := []Client{control}
+	for j := 1; j < r.opts.Reconfigurers; j++ {
+		c, err := cluster.NewClient(ctx, fmt.Sprintf("r%d", j), ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC})
+		if err != nil {
+			return fmt.Errorf("reconfigurer r%d: %w", j, err)
+		}
+		defer c.Close()
+		reconfClients = append(reconfClients, c)
+	}
+	reconf := newReconfigurer(reconfClients, pool, initial)
 	nem, err := nemesis.New(nemesis.Options{Faults: r.faults, Interval: r.opts.NemesisInterval.D(),
 		Logger: r.log.With("component", "nemesis")}, cluster, reconf, r.opts.Seed)
 	if err != nil {
@@ -530,6 +541,11 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 		case err == nil:
 			done.Type = history.Ok
 			SetOpInfo(&done, info)
+		case errors.Is(err, ErrCrashed):
+			// The process crashed in the middle of the operation (the
+			// crash fault): whatever it was, its outcome is unknown and
+			// the process is gone.
+			done.Type, done.Error = history.Info, errText(ctx, err)
 		case op.F == history.FRead:
 			// A read changes no register's value, so a failed read is
 			// known not to have taken effect (Jepsen records these :fail):

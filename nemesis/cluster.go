@@ -59,6 +59,38 @@ type Cluster interface {
 	SetDrop(ctx context.Context, links []Link, p float64) error
 }
 
+// PowerLosser is a Cluster that can cut a server's power: the server
+// crashes and its disk drops every write it had not synced (a kill leaves
+// them in the page cache). Restart brings it back.
+type PowerLosser interface {
+	PowerLoss(ctx context.Context, server string) error
+}
+
+// ClientCrasher is a Cluster that can crash a client in the middle of an
+// operation: the operation ends indeterminate and the client comes back
+// as a new process.
+type ClientCrasher interface {
+	CrashClient(ctx context.Context, client string) error
+}
+
+// Steerer is a Cluster that steers quorums itself (the sim backend's
+// scheduler): while on, each phase hears first from exactly one minimal
+// quorum. Heal turns it off. Without it the nemesis steers through link
+// latency.
+type Steerer interface {
+	SetSteer(ctx context.Context, on bool) error
+}
+
+// MultiReconfigurer is a Reconfigurer with several reconfiguring
+// clients, so that reconfigurations can race.
+type MultiReconfigurer interface {
+	Reconfigurer
+	// Reconfigurers is how many clients can reconfigure at once.
+	Reconfigurers() int
+	// ReconfigBy is Reconfig from reconfiguring client who.
+	ReconfigBy(ctx context.Context, who int, servers []string, dap ares.DAP, k int) (string, error)
+}
+
 // Reconfigurer moves the cluster to a new configuration.
 type Reconfigurer interface {
 	// Reconfig installs a configuration of the given servers, DAP and EC

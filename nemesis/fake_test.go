@@ -109,6 +109,26 @@ func (f *fakeCluster) Kill(_ context.Context, s string) error {
 	return nil
 }
 
+func (f *fakeCluster) PowerLoss(_ context.Context, s string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.log("power", s); err != nil {
+		return err
+	}
+	f.checkDownLocked(s)
+	f.killed[s] = true
+	return nil
+}
+
+func (f *fakeCluster) CrashClient(_ context.Context, c string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.clients, c) {
+		f.problems = append(f.problems, "crash of unknown client "+c)
+	}
+	return f.log("crash", c)
+}
+
 func (f *fakeCluster) Restart(_ context.Context, s string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,14 +7,19 @@ import (
 	"slices"
 )
 
-// serverFault kills (kind Kill) or pauses (kind Pause) up to a minority of
-// the members; healing restarts or resumes them.
+// serverFault kills (kind Kill), cuts the power of (kind Power) or pauses
+// (kind Pause) up to a minority of the members; healing restarts or
+// resumes them.
 type serverFault struct{ kind string }
 
 func (serverFault) onLinks() bool { return false }
 
 func (k serverFault) start(ctx context.Context, n *Nemesis) *fault {
-	return n.applyServers(ctx, k.kind)
+	if _, ok := n.c.(PowerLosser); k.kind == Power && !ok {
+		n.unsupported(Power, "this backend cannot cut a server's power (a kill keeps the page cache)")
+		return nil
+	}
+	return n.applyServers(ctx, k)
 }
 
 func (k serverFault) heal(ctx context.Context, n *Nemesis, f *fault) error {
@@ -25,7 +30,7 @@ func (k serverFault) heal(ctx context.Context, n *Nemesis, f *fault) error {
 	var errs []error
 	for _, s := range todo {
 		var e error
-		if k.kind == Kill {
+		if k.kind != Pause {
 			e = n.c.Restart(ctx, s)
 		} else {
 			e = n.c.Resume(ctx, s)
@@ -42,8 +47,23 @@ func (k serverFault) heal(ctx context.Context, n *Nemesis, f *fault) error {
 }
 
 func restoreVerb(kind string) string {
-	if kind == Kill {
-		return "restart"
+	if kind == Pause {
+		return "resume"
 	}
-	return "resume"
+	return "restart"
+}
+
+// down puts one server down the kind's way.
+func (k serverFault) down(ctx context.Context, n *Nemesis, server string) error {
+	switch k.kind {
+	case Kill:
+		return n.c.Kill(ctx, server)
+	case Pause:
+		return n.c.Pause(ctx, server)
+	}
+	pl, ok := n.c.(PowerLosser)
+	if !ok {
+		return fmt.Errorf("power loss: %w", ErrUnsupported)
+	}
+	return pl.PowerLoss(ctx, server)
 }

@@ -29,6 +29,9 @@ var faultKinds = map[string]faultKind{
 	Latency:   latencyFault{},
 	Drop:      dropFault{},
 	Skew:      skewFault{},
+	Power:     serverFault{kind: Power},
+	Crash:     crashFault{},
+	Steer:     steerFault{},
 }
 
 // linkFault is the healing shared by the link kinds: a link fault is

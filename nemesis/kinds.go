@@ -15,12 +15,22 @@ const (
 	Latency   = "latency"
 	Drop      = "drop"
 	// Skew is latency that depends on which client talks to which server.
-	Skew     = "skew"
+	Skew = "skew"
+	// Power is a power loss: a server crashes and its disk loses what it
+	// had not synced (backends with a PowerLosser).
+	Power = "power"
+	// Crash is a client crash in the middle of an operation: the operation
+	// is indeterminate and the process restarts as a new one (backends
+	// with a ClientCrasher).
+	Crash = "crash"
+	// Steer is quorum steering: one minimal quorum answers each phase
+	// first, consecutive quorums overlapping as little as they can.
+	Steer    = "steer"
 	Reconfig = "reconfig"
 )
 
 // Kinds lists every fault kind in canonical order.
-var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Drop, Skew, Reconfig}
+var Kinds = []string{Partition, Kill, Pause, Loss, Latency, Drop, Skew, Power, Crash, Steer, Reconfig}
 
 // Parse parses a --nemesis value: a comma list of kinds, "all" (every kind)
 // or "none" (no faults; so is the empty string). The result is in canonical

@@ -57,6 +57,7 @@ type Nemesis struct {
 	rng  *rand.Rand // used by the Run goroutine only
 
 	primary  []string // enabled kinds except reconfig, minus unsupported ones
+	steered  []string // the last quorum steered to (latency steering)
 	reconfig bool
 	links    bool // a link fault kind is enabled
 
@@ -228,7 +229,7 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 			err = n.healLocked(ctx, f)
 		}
 		if err != nil {
-			if f.kind == Kill || f.kind == Pause {
+			if f.kind == Kill || f.kind == Pause || f.kind == Power {
 				errs = append(errs, err)
 			}
 			n.mu.Lock()
@@ -393,8 +394,7 @@ func (n *Nemesis) applyLinks(ctx context.Context, kind, desc string, apply func(
 		return n.begin(kind, desc, nil, nil)
 	}
 	if errors.Is(err, ErrUnsupported) {
-		n.primary = slices.DeleteFunc(n.primary, func(k string) bool { return k == kind })
-		n.skip(kind, desc, "unsupported: "+err.Error())
+		n.unsupported(kind, err.Error())
 		return nil
 	}
 	f := n.begin(kind, desc, nil, err)
@@ -402,9 +402,17 @@ func (n *Nemesis) applyLinks(ctx context.Context, kind, desc string, apply func(
 	return nil
 }
 
+// unsupported records a kind the cluster cannot inject and draws it no
+// more.
+func (n *Nemesis) unsupported(kind, why string) {
+	n.primary = slices.DeleteFunc(n.primary, func(k string) bool { return k == kind })
+	n.skip(kind, "", "unsupported: "+why)
+}
+
 // applyServers kills or pauses up to a minority of the members, counting
 // servers that are already down.
-func (n *Nemesis) applyServers(ctx context.Context, kind string) *fault {
+func (n *Nemesis) applyServers(ctx context.Context, k serverFault) *fault {
+	kind := k.kind
 	members := n.members()
 	down := n.down()
 	var candidates []string
@@ -427,13 +435,7 @@ func (n *Nemesis) applyServers(ctx context.Context, kind string) *fault {
 	var done []string
 	var errs []error
 	for _, s := range victims {
-		var err error
-		if kind == Kill {
-			err = n.c.Kill(ctx, s)
-		} else {
-			err = n.c.Pause(ctx, s)
-		}
-		if err != nil {
+		if err := k.down(ctx, n, s); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", kind, s, err))
 			continue
 		}
@@ -504,42 +506,67 @@ func (n *Nemesis) planReconfig() (reconfigPlan, error) {
 }
 
 // launchReconfig decides whether this cycle reconfigures and, if so, runs
-// the reconfiguration in its own goroutine. It returns a channel closed when
-// that goroutine ends, or nil.
+// the reconfigurations in goroutines of their own: one, or with a
+// MultiReconfigurer up to one per reconfiguring client, racing for the
+// same next configuration. It returns a channel closed when they have all
+// ended, or nil.
 func (n *Nemesis) launchReconfig(ctx context.Context, wg *sync.WaitGroup) <-chan struct{} {
 	if !n.reconfig || (len(n.primary) > 0 && n.rng.IntN(2) == 1) {
 		return nil
 	}
-	p, err := n.planReconfig()
-	if err != nil {
-		n.skip(Reconfig, "", err.Error())
-		return nil
+	racers := 1
+	mr, multi := n.r.(MultiReconfigurer)
+	if multi && mr.Reconfigurers() > 1 {
+		racers = 1 + n.rng.IntN(mr.Reconfigurers())
 	}
-	id := n.newID()
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(done)
-		if !sleep(ctx, p.delay) {
-			return
-		}
-		desc := p.String()
-		f := &fault{id: id, kind: Reconfig, desc: desc}
-		n.mu.Lock()
-		n.active[id] = f
-		n.mu.Unlock()
-		n.emit(history.Op{Type: history.Nemesis, F: history.FStart, Fault: Reconfig, ID: id, Value: desc})
-		got, err := n.r.Reconfig(ctx, p.servers, p.dap, p.k)
-		n.mu.Lock()
-		delete(n.active, id)
-		n.mu.Unlock()
-		stop := history.Op{Type: history.Nemesis, F: history.FStop, Fault: Reconfig, ID: id, Value: got}
+	var plans []reconfigPlan
+	for range racers {
+		p, err := n.planReconfig()
 		if err != nil {
-			stop.Error = err.Error()
-			n.log.Warn("nemesis reconfiguration failed", "target", desc, "err", err)
+			n.skip(Reconfig, "", err.Error())
+			return nil
 		}
-		n.emit(stop)
+		plans = append(plans, p)
+	}
+	done := make(chan struct{})
+	var all sync.WaitGroup
+	for who, p := range plans {
+		id := n.newID()
+		all.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer all.Done()
+			if !sleep(ctx, p.delay) {
+				return
+			}
+			desc := p.String()
+			f := &fault{id: id, kind: Reconfig, desc: desc}
+			n.mu.Lock()
+			n.active[id] = f
+			n.mu.Unlock()
+			n.emit(history.Op{Type: history.Nemesis, F: history.FStart, Fault: Reconfig, ID: id, Value: desc})
+			var got string
+			var err error
+			if multi {
+				got, err = mr.ReconfigBy(ctx, who, p.servers, p.dap, p.k)
+			} else {
+				got, err = n.r.Reconfig(ctx, p.servers, p.dap, p.k)
+			}
+			n.mu.Lock()
+			delete(n.active, id)
+			n.mu.Unlock()
+			stop := history.Op{Type: history.Nemesis, F: history.FStop, Fault: Reconfig, ID: id, Value: got}
+			if err != nil {
+				stop.Error = err.Error()
+				n.log.Warn("nemesis reconfiguration failed", "target", desc, "err", err)
+			}
+			n.emit(stop)
+		}()
+	}
+	go func() {
+		all.Wait()
+		close(done)
 	}()
 	return done
 }

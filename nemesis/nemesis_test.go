@@ -29,7 +29,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, drop, skew, reconfig",
+		"kil":          "unknown fault \"kil\" (known: partition, kill, pause, loss, latency, drop, skew, power, crash, steer, reconfig",
 		"kill,":        "empty fault name",
 		"all,kill":     "cannot be combined",
 		"none,kill":    "cannot be combined",
@@ -297,7 +297,7 @@ func TestDeterministic(t *testing.T) {
 	}
 	// Every kind shows up in a long enough schedule.
 	all := strings.Join(a, "\n")
-	for _, w := range []string{"cut ", "heal", "kill ", "restart ", "pause ", "resume ", "loss ", "latency ", "drop "} {
+	for _, w := range []string{"cut ", "heal", "kill ", "restart ", "pause ", "resume ", "loss ", "latency ", "drop ", "power ", "crash "} {
 		if !strings.Contains(all, w) {
 			t.Errorf("no %q call in %d calls", w, len(a))
 		}

@@ -29,6 +29,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	disks   map[string]*Disk
 	clients []string // workload clients, in creation order
+	byName  map[string]*client
 	configs map[uint64]*ares.Config
 	started bool
 }
@@ -44,7 +45,7 @@ func NewCluster(cfg harness.ClusterConfig) (*Cluster, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, bug: cfg.ServerBug,
-		disks: map[string]*Disk{}, configs: map[uint64]*ares.Config{}}
+		disks: map[string]*Disk{}, configs: map[uint64]*ares.Config{}, byName: map[string]*client{}}
 	for i := 0; i < cfg.Pool; i++ {
 		c.ids = append(c.ids, fmt.Sprintf("s%d", i))
 	}
@@ -150,7 +151,11 @@ func (c *Cluster) newClient(name string, spec harness.ClientSpec) (harness.Clien
 		return nil, fmt.Errorf("sim: client %s: %w", name, err)
 	}
 	c.noteConfig(spec.Initial)
-	return &client{InProcessClient: harness.NewInProcessClient(ac, nil), c: c}, nil
+	cl := &client{InProcessClient: harness.NewInProcessClient(ac, nil), c: c}
+	c.mu.Lock()
+	c.byName[name] = cl
+	c.mu.Unlock()
+	return cl, nil
 }
 
 // client notes the configurations its reconfigurations install, so that
@@ -227,7 +232,7 @@ func (c *Cluster) Cut(ctx context.Context, links []nemesis.Link) error {
 // Heal implements nemesis.Cluster: every link fault goes, and steering.
 func (c *Cluster) Heal(ctx context.Context) error {
 	c.net.HealLinks()
-	c.SetSteer(false)
+	c.steer(false)
 	return nil
 }
 
@@ -247,8 +252,28 @@ func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) 
 	return c.onLinks(links, func(l *link) { l.drop = p })
 }
 
-// SetSteer turns quorum steering on or off.
-func (c *Cluster) SetSteer(on bool) {
+// CrashClient implements nemesis.ClientCrasher: the client crashes at its
+// next send, between two phases of its operation or in the middle of
+// sending one.
+func (c *Cluster) CrashClient(ctx context.Context, name string) error {
+	c.mu.Lock()
+	cl := c.byName[name]
+	c.mu.Unlock()
+	if cl == nil || name == controlName {
+		return fmt.Errorf("sim: no workload client %q", name)
+	}
+	c.net.CrashAtNextSend(name, cl.Crash)
+	return nil
+}
+
+// SetSteer implements nemesis.Steerer.
+func (c *Cluster) SetSteer(ctx context.Context, on bool) error {
+	c.steer(on)
+	return nil
+}
+
+// steer turns quorum steering on or off.
+func (c *Cluster) steer(on bool) {
 	c.net.mu.Lock()
 	defer c.net.mu.Unlock()
 	switch {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -133,6 +134,7 @@ type Network struct {
 	eps     map[string]*endpoint
 	links   map[pair]*link
 	steer   *steering
+	crash   map[string]func() // clients to crash at their next send
 	wake    chan struct{}
 	stopped bool
 	stats   Stats
@@ -150,6 +152,7 @@ func NewNetwork(seed uint64) *Network {
 		seq:   map[pair]uint64{},
 		eps:   map[string]*endpoint{},
 		links: map[pair]*link{},
+		crash: map[string]func(){},
 		wake:  make(chan struct{}, 1),
 		hash:  fnv.New64a(),
 	}
@@ -370,7 +373,30 @@ func (n *Network) admitLocked() {
 	if n.steer != nil {
 		n.steer.plan(n, n.fresh)
 	}
+	var crashing map[string]int // requests still let out of a crashing client
 	for _, m := range n.fresh {
+		if crash := n.crash[m.p.client]; crash != nil && !m.reply {
+			if crashing == nil {
+				crashing = map[string]int{}
+			}
+			left, ok := crashing[m.p.client]
+			if !ok {
+				// The client dies while sending: the first few of this
+				// step's requests (none: between two phases) get out.
+				count := 0
+				for _, o := range n.fresh {
+					if o.p.client == m.p.client && !o.reply {
+						count++
+					}
+				}
+				left = n.rng.IntN(count + 1)
+			}
+			crashing[m.p.client] = left - 1
+			if left <= 0 {
+				n.stats.Dropped++
+				continue
+			}
+		}
 		l := n.links[m.p]
 		if l != nil && l.drop > 0 && n.rng.Float64() < l.drop {
 			n.stats.Dropped++
@@ -401,6 +427,19 @@ func (n *Network) admitLocked() {
 		heap.Push(&n.q, m)
 	}
 	n.fresh = n.fresh[:0]
+	for _, c := range slices.Sorted(maps.Keys(crashing)) {
+		crash := n.crash[c]
+		delete(n.crash, c)
+		crash()
+	}
+}
+
+// CrashAtNextSend crashes client at its next send: the scheduler lets a
+// random prefix (maybe none) of that step's requests out, then calls crash.
+func (n *Network) CrashAtNextSend(client string, crash func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.crash[client] = crash
 }
 
 func (n *Network) delay() time.Duration {

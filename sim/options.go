@@ -20,6 +20,7 @@ func DefaultOptions() harness.Options {
 	o.Rate = 2000
 	o.Time = harness.Duration(30 * time.Second)
 	o.Nemesis = "all"
+	o.Reconfigurers = 2
 	o.NemesisInterval = harness.Duration(25 * time.Millisecond)
 	o.OpTimeout = harness.Duration(time.Second)
 	o.Settle = harness.Duration(100 * time.Millisecond)

@@ -51,7 +51,8 @@ type Cluster struct {
 	mu       sync.Mutex
 	clients  map[string]map[string]*link       // client -> server -> link
 	drops    map[string]*nemesis.DropTransport // client -> its transport's dropper
-	order    []string                          // client names in creation order
+	inproc   map[string]*harness.InProcessClient
+	order    []string // client names in creation order
 	closers  []io.Closer
 	stopped  bool
 	stopErr  error
@@ -89,6 +90,7 @@ func New(opts Options) (*Cluster, error) {
 		prox:    newProxies(),
 		clients: map[string]map[string]*link{},
 		drops:   map[string]*nemesis.DropTransport{},
+		inproc:  map[string]*harness.InProcessClient{},
 	}
 	addrs, err := freePorts(opts.Pool)
 	if err != nil {
@@ -233,7 +235,22 @@ func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(str
 		return nil, fmt.Errorf("client %s: %w", name, err)
 	}
 	c.closers = append(c.closers, closer)
-	return harness.NewInProcessClient(ac, closer), nil
+	cl := harness.NewInProcessClient(ac, closer)
+	c.inproc[name] = cl
+	return cl, nil
+}
+
+// CrashClient implements nemesis.ClientCrasher: the client's operations
+// in flight stop wherever they are (the client runs in this process).
+func (c *Cluster) CrashClient(ctx context.Context, name string) error {
+	c.mu.Lock()
+	cl := c.inproc[name]
+	c.mu.Unlock()
+	if cl == nil || name == "control" {
+		return fmt.Errorf("local cluster: no workload client %q", name)
+	}
+	cl.Crash()
+	return nil
 }
 
 // links resolves nemesis links to proxies.
