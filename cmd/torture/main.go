@@ -5,6 +5,7 @@
 //	torture run [flags]           run a test; see torture run --help
 //	torture check RUN_DIR         re-check a stored history
 //	torture rerun RUN_DIR         run a stored test again, same options and seed
+//	torture shrink RUN_DIR        cut a failing run down to a small one that still fails
 //	torture sim --seeds A..B      many seeds of the simulation backend in parallel
 //	torture serve                 browse the run store
 //	torture bench SUITE [flags]   the performance suite: bugs, overhead
@@ -66,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(ctx, args[1:], stdout, stderr, log)
 	case "rerun":
 		return cmdRerun(ctx, args[1:], stdout, stderr, log)
+	case "shrink":
+		return cmdShrink(ctx, args[1:], stdout, stderr)
 	case "sim":
 		return cmdSim(ctx, args[1:], stdout, stderr, log)
 	case "serve":
@@ -90,6 +93,7 @@ commands:
   run                 run a test (torture run --help lists every flag and --server-bug)
   check RUN_DIR       re-check a stored history (RUN_DIR or its history.jsonl)
   rerun RUN_DIR       run a stored test again with the same options and seed
+  shrink RUN_DIR      cut an invalid run down to a small one that still fails (torture shrink --help)
   sim --seeds A..B    run many seeds of the deterministic simulation in parallel (torture sim --help)
   serve               browse the run store over HTTP
   bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost)
