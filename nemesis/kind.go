@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// faultKind is one primary fault kind (every kind but reconfig): how its
+// faultKind is one primary fault kind (every kind but reconfig and crash): how its
 // targets are drawn and the fault put in place, and how it is healed. Each
 // kind lives in its own file (fault_*.go).
 type faultKind interface {
@@ -30,7 +30,6 @@ var faultKinds = map[string]faultKind{
 	Drop:      dropFault{},
 	Skew:      skewFault{},
 	Power:     serverFault{kind: Power},
-	Crash:     crashFault{},
 	Steer:     steerFault{},
 }
 

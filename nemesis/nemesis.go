@@ -59,6 +59,7 @@ type Nemesis struct {
 	primary  []string // enabled kinds except reconfig, minus unsupported ones
 	steered  []string // the last quorum steered to (latency steering)
 	reconfig bool
+	crash    bool // client crashes come beside the primary fault
 	links    bool // a link fault kind is enabled
 
 	opMu   sync.Mutex // serializes applying and healing faults
@@ -101,6 +102,8 @@ func New(opts Options, c Cluster, r Reconfigurer, seed int64) (*Nemesis, error) 
 		case !seen[k]:
 		case k == Reconfig:
 			n.reconfig = true
+		case k == Crash:
+			n.crash = true
 		default:
 			n.primary = append(n.primary, k)
 			n.links = n.links || faultKinds[k].onLinks()
@@ -151,7 +154,7 @@ func (n *Nemesis) Run(ctx context.Context, record func(history.Op)) {
 	n.mu.Lock()
 	n.record = record
 	n.mu.Unlock()
-	if len(n.primary) == 0 && !n.reconfig {
+	if len(n.primary) == 0 && !n.reconfig && !n.crash {
 		<-ctx.Done()
 		return
 	}
@@ -171,7 +174,7 @@ func (n *Nemesis) Run(ctx context.Context, record func(history.Op)) {
 		}
 		n.opMu.Unlock()
 		done := n.launchReconfig(ctx, &wg)
-		if !sleep(ctx, n.opts.Interval) {
+		if !n.crashDuringHold(ctx) {
 			return
 		}
 		if cur != nil {
@@ -503,6 +506,25 @@ func (n *Nemesis) planReconfig() (reconfigPlan, error) {
 	}
 	p.delay = time.Duration(n.rng.Int64N(int64(n.opts.Interval/2) + 1))
 	return p, nil
+}
+
+// crashDuringHold holds the cycle's fault for Interval and, when client
+// crashes are enabled, crashes a client at a random point of the hold: a
+// crash is over at once, so it comes beside the primary fault rather than
+// taking its place (every cycle if it is the only kind, else half of
+// them). It reports whether ctx is still live.
+func (n *Nemesis) crashDuringHold(ctx context.Context) bool {
+	if !n.crash || (len(n.primary) > 0 || n.reconfig) && n.rng.IntN(2) == 1 {
+		return sleep(ctx, n.opts.Interval)
+	}
+	at := time.Duration(n.rng.Int64N(int64(n.opts.Interval)))
+	if !sleep(ctx, at) {
+		return false
+	}
+	n.opMu.Lock()
+	crashFault{}.start(ctx, n)
+	n.opMu.Unlock()
+	return sleep(ctx, n.opts.Interval-at)
 }
 
 // launchReconfig decides whether this cycle reconfigures and, if so, runs

@@ -276,7 +276,7 @@ func runUntil(t *testing.T, faults []string, seed int64, calls, reconfigs int) (
 }
 
 func TestDeterministic(t *testing.T) {
-	const calls, reconfigs = 80, 6
+	const calls, reconfigs = 160, 6
 	c1, r1, _ := runUntil(t, Kinds, 7, calls, reconfigs)
 	c2, r2, _ := runUntil(t, Kinds, 7, calls, reconfigs)
 	c3, r3, _ := runUntil(t, Kinds, 8, calls, reconfigs)

@@ -198,6 +198,9 @@ func (c *Cluster) quorum(config uint64, n int) int {
 // to the run's log.
 func (c *Cluster) Stop(ctx context.Context, logDir string) error {
 	c.net.Stop()
+	st := c.net.Stats()
+	c.log.Info("sim network stopped", "steps", st.Steps, "delivered", st.Delivered, "dropped", st.Dropped,
+		"duplicated", st.Duplicated, "decisions", fmt.Sprintf("%016x", st.Hash))
 	return nil
 }
 
@@ -252,9 +255,9 @@ func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) 
 	return c.onLinks(links, func(l *link) { l.drop = p })
 }
 
-// CrashClient implements nemesis.ClientCrasher: the client crashes at its
-// next send, between two phases of its operation or in the middle of
-// sending one.
+// CrashClient implements nemesis.ClientCrasher: the client crashes at a
+// send of its own (Network.CrashAtSend), between two phases of an
+// operation or in the middle of sending one.
 func (c *Cluster) CrashClient(ctx context.Context, name string) error {
 	c.mu.Lock()
 	cl := c.byName[name]
@@ -262,7 +265,7 @@ func (c *Cluster) CrashClient(ctx context.Context, name string) error {
 	if cl == nil || name == controlName {
 		return fmt.Errorf("sim: no workload client %q", name)
 	}
-	c.net.CrashAtNextSend(name, cl.Crash)
+	c.net.CrashAtSend(name, cl.Crash)
 	return nil
 }
 

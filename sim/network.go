@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -134,7 +135,7 @@ type Network struct {
 	eps     map[string]*endpoint
 	links   map[pair]*link
 	steer   *steering
-	crash   map[string]func() // clients to crash at their next send
+	crash   map[string]*crashPlan // clients to crash at a send of theirs
 	wake    chan struct{}
 	stopped bool
 	stats   Stats
@@ -152,7 +153,7 @@ func NewNetwork(seed uint64) *Network {
 		seq:   map[pair]uint64{},
 		eps:   map[string]*endpoint{},
 		links: map[pair]*link{},
-		crash: map[string]func(){},
+		crash: map[string]*crashPlan{},
 		wake:  make(chan struct{}, 1),
 		hash:  fnv.New64a(),
 	}
@@ -375,7 +376,7 @@ func (n *Network) admitLocked() {
 	}
 	var crashing map[string]int // requests still let out of a crashing client
 	for _, m := range n.fresh {
-		if crash := n.crash[m.p.client]; crash != nil && !m.reply {
+		if plan := n.crash[m.p.client]; plan != nil && !m.reply && (plan.at == ares.OpInvalid || plan.at == m.req.Op) {
 			if crashing == nil {
 				crashing = map[string]int{}
 			}
@@ -385,7 +386,7 @@ func (n *Network) admitLocked() {
 				// step's requests (none: between two phases) get out.
 				count := 0
 				for _, o := range n.fresh {
-					if o.p.client == m.p.client && !o.reply {
+					if o.p.client == m.p.client && !o.reply && o.req.Op == m.req.Op {
 						count++
 					}
 				}
@@ -428,18 +429,31 @@ func (n *Network) admitLocked() {
 	}
 	n.fresh = n.fresh[:0]
 	for _, c := range slices.Sorted(maps.Keys(crashing)) {
-		crash := n.crash[c]
+		plan := n.crash[c]
 		delete(n.crash, c)
-		crash()
+		plan.crash()
 	}
 }
 
-// CrashAtNextSend crashes client at its next send: the scheduler lets a
-// random prefix (maybe none) of that step's requests out, then calls crash.
-func (n *Network) CrashAtNextSend(client string, crash func()) {
+// crashPlan is a client crash waiting for its moment: the client's next
+// send of a request of kind at (any kind: OpInvalid).
+type crashPlan struct {
+	at    ares.Op
+	crash func()
+}
+
+// CrashAtSend crashes client at a send of its own: half the time its next
+// one, half the time its next put-data, the phase that leaves a write on
+// some servers and not others. The scheduler lets a random prefix (maybe
+// none) of that step's requests out, then calls crash.
+func (n *Network) CrashAtSend(client string, crash func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.crash[client] = crash
+	p := &crashPlan{crash: crash}
+	if n.rng.IntN(2) == 0 {
+		p.at = ares.OpPutData
+	}
+	n.crash[client] = p
 }
 
 func (n *Network) delay() time.Duration {
@@ -455,9 +469,24 @@ func (n *Network) delay() time.Duration {
 	return max(d, minDelay)
 }
 
-// deliverLocked hands a request to its server (whose handler runs in a
-// goroutine of its own, as on a real server, and is done before the next
-// step) or a reply to its caller.
+// hashLocked folds a delivery decision into the run's decision hash.
+func (n *Network) hashLocked(m *message) {
+	var b [96]byte
+	k := append(b[:0], m.p.client...)
+	k = append(k, '>')
+	k = append(k, m.p.server...)
+	k = binary.LittleEndian.AppendUint64(k, m.seq)
+	k = binary.LittleEndian.AppendUint64(k, uint64(m.at.UnixNano()))
+	k = append(k, byte(m.copy))
+	if m.reply {
+		k = append(k, 1)
+	}
+	n.hash.Write(k)
+}
+
+// deliverLocked hands a request to its server (the handler runs with
+// n.mu released and is done before the next step) or a reply to its
+// caller.
 func (n *Network) deliverLocked(m *message) {
 	ep := n.eps[m.p.server]
 	if ep != nil && ep.up && ep.paused {
@@ -465,9 +494,7 @@ func (n *Network) deliverLocked(m *message) {
 		return
 	}
 	n.stats.Steps++
-	var key [64]byte
-	b := fmt.Appendf(key[:0], "%s>%s#%d/%t/%d@%d;", m.p.client, m.p.server, m.seq, m.reply, m.copy, m.at.UnixNano())
-	n.hash.Write(b)
+	n.hashLocked(m)
 	l := n.links[m.p]
 	if l != nil && l.cut {
 		n.stats.Dropped++
@@ -483,13 +510,14 @@ func (n *Network) deliverLocked(m *message) {
 			return
 		}
 		n.stats.Delivered++
+		// The handler runs on the scheduler's own goroutine, outside the
+		// lock: a server never blocks for long (its disk is memory), and a
+		// goroutine per request was a tenth of a run's CPU.
 		h, incarn := ep.h, ep.incarn
-		go func() {
-			resp, err := h.Handle(context.Background(), m.req)
-			n.mu.Lock()
-			n.fresh = append(n.fresh, &message{p: m.p, seq: m.seq, reply: true, copy: m.copy, res: result{resp, err}, call: m.call, incarn: incarn})
-			n.mu.Unlock()
-		}()
+		n.mu.Unlock()
+		resp, err := h.Handle(context.Background(), m.req)
+		n.mu.Lock()
+		n.fresh = append(n.fresh, &message{p: m.p, seq: m.seq, reply: true, copy: m.copy, res: result{resp, err}, call: m.call, incarn: incarn})
 		return
 	}
 	if m.incarn >= 0 && (ep == nil || ep.incarn != m.incarn) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/ares-torture/torture/ares"
 	"slices"
 	"time"
 )
@@ -29,7 +30,7 @@ func newSteering(quorum func(uint64, int) int) *steering {
 
 type phaseKey struct {
 	client string
-	op     string
+	op     ares.Op
 	config uint64
 }
 
@@ -42,7 +43,7 @@ func (s *steering) plan(n *Network, fresh []*message) {
 		if m.reply || m.req == nil {
 			continue
 		}
-		k := phaseKey{m.p.client, string(m.req.Op), m.req.Config}
+		k := phaseKey{m.p.client, m.req.Op, m.req.Config}
 		if groups[k] == nil {
 			order = append(order, k)
 		}
