@@ -1,10 +1,11 @@
 package main
 
-// torture bench: the performance suite. Two suites, each printing a table
+// torture bench: the performance suite. Three suites, each printing a table
 // and writing its figures to STORE/bench/<suite>-<start time>.json:
 //
-//	bugs      how long each --server-bug takes to be found
+//	bugs      how long each --server-bug takes to be found (local or sim)
 //	overhead  what the harness costs the clients (proxies and recording)
+//	sim       how fast the simulation runs, beside the local backend
 
 import (
 	"context"
@@ -40,16 +41,23 @@ func benchUsage(w io.Writer) {
 	fmt.Fprint(w, `usage: torture bench SUITE [flags]
 
 suites:
-  bugs [--seeds 10] [--bug NAME|all] [--time 8s, per shape] [--store runs] [--server-bin PATH]
+  bugs [--backend local|sim] [--seeds 10] [--bug NAME|all] [--time 8s, per shape] [--store runs] [--server-bin PATH]
       how long each --server-bug takes to be found: one run per bug and seed 1..N
-      in the bug's run shape (harness.BugShape); per bug: found k/N, time to the
-      first violation (history time) min/median/max, run wall time median
+      in the bug's run shape (local: harness.BugShape; sim: the sim defaults and,
+      for some bugs, a sim shape); per bug: found k/N, time to the first violation
+      (history time; simulated for sim) min/median/max, run wall time median, runs
+      to the first failure and the wall time they took (seeds in order)
   overhead [--time 20s] [--rounds 3] [--clients 10] [--servers 5] [--keys 8] [--store runs] [--server-bin PATH]
       what the harness costs: closed-loop clients on a local cluster, (a) through
       the toxiproxy links with every operation recorded vs (b) direct and
       unrecorded, alternating a,b per round; ops/s per round, medians, a/b
+  sim [--runs 1000] [--workers N] [--local-time 10s] [--store runs] [--server-bin PATH]
+      how fast the simulation runs: N sim runs (1,000 operations, every fault,
+      each checked), runs/s and runs/s per core; beside them one local run of
+      --local-time with every fault, its operations per second (skipped without
+      an ares-server binary)
 
-Both print a table and write STORE/bench/<suite>-<start time>.json.
+Each prints a table and write STORE/bench/<suite>-<start time>.json.
 Ctrl-C stops in order and still prints and writes what ran.
 exit codes: 0 done, 2 interrupted, 3 a run or measurement failed in the harness, or a bad command line
 `)
@@ -58,19 +66,21 @@ exit codes: 0 done, 2 interrupted, 3 a run or measurement failed in the harness,
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
 	if len(args) == 0 {
 		benchUsage(stderr)
-		return usageError(stdout, "bench needs a suite: bugs or overhead")
+		return usageError(stdout, "bench needs a suite: bugs, overhead or sim")
 	}
 	switch args[0] {
 	case "bugs":
 		return cmdBenchBugs(ctx, args[1:], stdout, stderr)
 	case "overhead":
 		return cmdBenchOverhead(ctx, args[1:], stdout, stderr, log)
+	case "sim":
+		return cmdBenchSim(ctx, args[1:], stdout, stderr, log)
 	case "help", "-h", "-help", "--help":
 		benchUsage(stdout)
 		return 0
 	default:
 		benchUsage(stderr)
-		return usageError(stdout, fmt.Sprintf("unknown bench suite %q (want bugs or overhead)", args[0]))
+		return usageError(stdout, fmt.Sprintf("unknown bench suite %q (want bugs, overhead or sim)", args[0]))
 	}
 }
 
@@ -233,6 +243,11 @@ type bugSummary struct {
 	FirstViolationS *spread  `json:"first_violation_s,omitempty"`
 	UpperBounds     int      `json:"first_violation_upper_bounds,omitempty"`
 	WallMedianS     *float64 `json:"wall_median_s,omitempty"`
+	// RunsToFirst is how many runs (seeds in order, every outcome
+	// counted) it took to the first found, that one included;
+	// WallToFindS their wall time in all. Absent when none was found.
+	RunsToFirst *int     `json:"runs_to_first_found,omitempty"`
+	WallToFindS *float64 `json:"wall_to_find_s,omitempty"`
 }
 
 func summarizeBugs(bugs []ares.Bug, runs []bugRun) []bugSummary {
@@ -241,11 +256,18 @@ func summarizeBugs(bugs []ares.Bug, runs []bugRun) []bugSummary {
 		s := bugSummary{Bug: string(b)}
 		var first, wall []float64
 		seen := false
+		tried, spent := 0, 0.0
 		for _, r := range runs {
 			if r.Bug != string(b) {
 				continue
 			}
 			seen = true
+			if s.RunsToFirst == nil {
+				tried, spent = tried+1, spent+r.WallSeconds
+				if r.Outcome == outFound {
+					s.RunsToFirst, s.WallToFindS = &tried, &spent
+				}
+			}
 			switch r.Outcome {
 			case outHarness:
 				s.HarnessFailures++
@@ -282,10 +304,14 @@ func summarizeBugs(bugs []ares.Bug, runs []bugRun) []bugSummary {
 // printBugTable writes the summary as an aligned table.
 func printBugTable(w io.Writer, sums []bugSummary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "bug\tfound\tfirst violation min\tmedian\tmax\trun wall median\tnot counted")
+	fmt.Fprintln(tw, "bug\tfound\tfirst violation min\tmedian\tmax\trun wall median\truns to first\twall to find\tnot counted")
 	sec := func(p *float64) string {
-		if p == nil {
+		switch {
+		case p == nil:
 			return "-"
+		case *p < 1:
+			// Simulated histories are short: tenths of a second say little.
+			return fmt.Sprintf("%.0fms", *p*1000)
 		}
 		return fmt.Sprintf("%.1fs", *p)
 	}
@@ -312,19 +338,26 @@ func printBugTable(w io.Writer, sums []bugSummary) {
 		if len(not) == 0 {
 			not = []string{"-"}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Bug, found, sec(mn), sec(md), sec(mx), sec(s.WallMedianS),
-			strings.Join(not, ", "))
+		toFirst := "-"
+		if s.RunsToFirst != nil {
+			toFirst = fmt.Sprint(*s.RunsToFirst)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Bug, found, sec(mn), sec(md), sec(mx), sec(s.WallMedianS),
+			toFirst, sec(s.WallToFindS), strings.Join(not, ", "))
 	}
 	tw.Flush()
 }
 
 // bugsFile is STORE/bench/bugs-<start>.json.
 type bugsFile struct {
-	Suite       string            `json:"suite"`
-	Start       time.Time         `json:"start"`
-	Args        []string          `json:"args"`
-	Seeds       int               `json:"seeds"`
-	Bugs        []string          `json:"bugs"`
+	Suite   string    `json:"suite"`
+	Start   time.Time `json:"start"`
+	Args    []string  `json:"args"`
+	Backend string    `json:"backend"`
+	Seeds   int       `json:"seeds"`
+	Bugs    []string  `json:"bugs"`
+	// Skipped are the bugs of all that have no run shape on the backend.
+	Skipped     []string          `json:"skipped,omitempty"`
 	Time        string            `json:"time"` // --time, or "per shape"
 	Versions    map[string]string `json:"versions"`
 	Interrupted bool              `json:"interrupted,omitempty"`
@@ -335,6 +368,7 @@ type bugsFile struct {
 func cmdBenchBugs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("torture bench bugs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	backend := fs.String("backend", "local", "local, or sim (the deterministic simulation: sim defaults and sim shapes)")
 	seeds := fs.Int("seeds", 10, "runs per bug, with seeds 1..N")
 	bugName := fs.String("bug", "all", "the bug to time (see torture run --help), or all")
 	var runTime harness.Duration
@@ -370,19 +404,35 @@ func cmdBenchBugs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		bugs = []ares.Bug{b}
 	}
-	for _, b := range bugs {
-		if _, ok := harness.BugShape(b); !ok {
-			return usageError(stdout, fmt.Sprintf("--bug %s: no run shape (harness/bugshapes.go)", b))
-		}
+	isSim := *backend == "sim"
+	if !isSim && *backend != "local" {
+		return usageError(stdout, fmt.Sprintf("--backend %q: want local or sim", *backend))
 	}
-	bin, err := findServerBin(*serverBin)
-	if err != nil {
-		return usageError(stdout, err.Error())
+	var bin string
+	var skipped []string
+	if !isSim {
+		// A bug without a local shape (no-sync needs a power loss, which
+		// only the sim can cause) is left out of all, with a note.
+		var with []ares.Bug
+		for _, b := range bugs {
+			if _, ok := harness.BugShape(b); ok {
+				with = append(with, b)
+			} else if *bugName == "all" {
+				skipped = append(skipped, string(b))
+			} else {
+				return usageError(stdout, fmt.Sprintf("--bug %s: no run shape (harness/bugshapes.go)", b))
+			}
+		}
+		bugs = with
+		var err error
+		if bin, err = findServerBin(*serverBin); err != nil {
+			return usageError(stdout, err.Error())
+		}
 	}
 
 	start := time.Now()
 	file := bugsFile{Suite: "bugs", Start: start, Args: append([]string{"torture", "bench", "bugs"}, args...),
-		Seeds: *seeds, Time: "per shape", Versions: harness.Versions(ctx, bin)}
+		Backend: *backend, Seeds: *seeds, Time: "per shape", Versions: harness.Versions(ctx, bin), Skipped: skipped}
 	if set["time"] {
 		file.Time = runTime.String()
 	}
@@ -390,15 +440,24 @@ func cmdBenchBugs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		file.Bugs = append(file.Bugs, string(b))
 	}
 	total, n := len(bugs)**seeds, 0
-	fmt.Fprintf(stdout, "bench bugs: %d bug(s) x %d seed(s); each run's own output goes to RUN_DIR/%s\n",
-		len(bugs), *seeds, benchOutFile)
+	fmt.Fprintf(stdout, "bench bugs: %d bug(s) x %d seed(s) on the %s backend; each run's own output goes to RUN_DIR/%s\n",
+		len(bugs), *seeds, *backend, benchOutFile)
+	if len(skipped) > 0 {
+		fmt.Fprintf(stdout, "left out (no %s run shape in harness/bugshapes.go): %s\n", *backend, strings.Join(skipped, ", "))
+	}
 	code := 0
 bugs:
 	for _, b := range bugs {
-		shape, _ := harness.BugShape(b)
-		base := harness.DefaultOptions()
-		base.Store, base.ServerBin, base.ServerBug = *store, bin, string(b)
-		shape(&base)
+		var base harness.Options
+		if isSim {
+			base = simBugOptions(b)
+		} else {
+			shape, _ := harness.BugShape(b)
+			base = harness.DefaultOptions()
+			base.ServerBin, base.ServerBug = bin, string(b)
+			shape(&base)
+		}
+		base.Store = *store
 		if set["time"] {
 			base.Time = runTime
 		}
@@ -450,7 +509,11 @@ func benchBugRun(ctx context.Context, o harness.Options, label string, stdout io
 		return fmt.Sprintf("%s running %s", label, d.Truncate(time.Second))
 	})
 	t0 := time.Now()
-	out := harness.Run(ctx, o, harness.Env{Out: &buf, Args: args})
+	env := harness.Env{Out: &buf, Args: args}
+	if o.Backend == "sim" {
+		env.Bubble = simBubble
+	}
+	out := harness.Run(ctx, o, env)
 	wall := time.Since(t0)
 	stop()
 	r := bugRun{Bug: o.ServerBug, Seed: o.Seed, Exit: out.Code, Verdict: out.Verdict, Reason: out.Reason,
@@ -519,6 +582,12 @@ func shapeLine(o harness.Options) string {
 		o.Servers, o.Clients, o.Keys, o.ReadRatio, o.Nemesis, o.NemesisInterval, o.Time)
 	if o.Rate > 0 {
 		s += fmt.Sprintf(", rate %g/s", o.Rate)
+	}
+	if o.Ops > 0 {
+		s += fmt.Sprintf(", ops %d", o.Ops)
+	}
+	if o.Backend == "sim" {
+		s += " (simulated time)"
 	}
 	return s
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,3 +156,60 @@ func TestSimTwoProcesses(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchBugsSim(t *testing.T) {
+	simBubble = sim.TestBubble(t)
+	t.Cleanup(func() { simBubble = nil })
+	store := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"bench", "bugs", "--backend", "sim", "--bug", "reuse-tag", "--seeds", "2", "--store", store}, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("exit %d\n%s%s", code, out, stderr.String())
+	if code != 0 {
+		t.Fatalf("exit %d; want 0", code)
+	}
+	// reuse-tag shows in every seed of the sim defaults, so the first run
+	// finds it.
+	if !strings.Contains(out, "2/2") || !regexpMatch(`reuse-tag\s+2/2\s.*\s1\s+\d+(ms|\.\ds)\s+-`, out) {
+		t.Errorf("table does not say 2/2 found, the first at run 1:\n%s", out)
+	}
+	files, _ := filepath.Glob(filepath.Join(store, BenchDir, "bugs-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("bench files %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(b), `"backend": "sim"`) || !strings.Contains(string(b), `"runs_to_first_found": 1`) {
+		t.Errorf("bench file lacks the backend or runs to first found:\n%s", b)
+	}
+}
+
+func TestBenchSim(t *testing.T) {
+	simBubble = sim.TestBubble(t)
+	t.Cleanup(func() { simBubble = nil })
+	store := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"bench", "sim", "--runs", "2", "--local-time", "0", "--store", store}, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("exit %d\n%s%s", code, out, stderr.String())
+	if code != 0 {
+		t.Fatalf("exit %d; want 0", code)
+	}
+	for _, want := range []string{"sim:   2 runs in", "runs/s per core", "local: skipped (--local-time 0)", "BENCH sim runs/s="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, args := range [][]string{
+		{"bench", "sim", "--runs", "0"},
+		{"bench", "sim", "--workers", "0"},
+		{"bench", "sim", "--local-time", "-1s"},
+		{"bench", "bugs", "--backend", "docker"},
+	} {
+		var o bytes.Buffer
+		if code := Main(args, &o, io.Discard); code != harness.ExitHarness || !strings.Contains(o.String(), "usage: ") {
+			t.Errorf("%q: exit %d, %q; want a usage error", args, code, o.String())
+		}
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
