@@ -1,7 +1,8 @@
 // Command torture-nightly runs the nightly torture matrix (see package
 // harness/nightly): backend x DAP x nemesis x seed, one `torture run` per
-// cell, with a JUnit XML file, a summary table and copies of the failing
-// runs in --out. It exits 1 if any run is invalid, unknown (unless
+// cell, then the sim cell (--sim-seeds of the simulation backend in one
+// `torture sim`, the first invalid seeds shrunk), with a JUnit XML file, a
+// summary table and copies of the failing runs in --out. It exits 1 if any run is invalid, unknown (unless
 // --allow-unknown names its cell) or its harness failed (or a docker run
 // left resources behind), 3 if the nightly itself could not run, and 0
 // otherwise.
@@ -9,7 +10,8 @@
 //	torture-nightly [--backends local,docker] [--daps abd,ec,mixed]
 //	                [--nemeses partition,kill,pause,loss,reconfig,all]
 //	                [--seeds fixed,fresh] [--time 10s] [--out nightly]
-//	                [--allow-unknown CELLS=REASON ...] [-- EXTRA TORTURE FLAGS]
+//	                [--allow-unknown CELLS=REASON ...] [--sim-seeds 1..1000]
+//	                [--sim-shrink 3] [-- EXTRA TORTURE FLAGS]
 package main
 
 import (
@@ -53,6 +55,11 @@ func run() int {
 			}
 			return err
 		})
+	flag.StringVar(&m.SimSeeds, "sim-seeds", nightly.DefaultSimSeeds, "seeds of the sim cell (torture sim --seeds: A..B, N, or a comma list; empty: no sim cell); any seed not valid fails the nightly")
+	flag.IntVar(&m.SimWorkers, "sim-workers", 0, "torture sim --workers (0: every core)")
+	flag.IntVar(&m.SimShrink, "sim-shrink", nightly.DefaultSimShrink, "shrink this many invalid sim seeds, the first ones (torture shrink)")
+	flag.IntVar(&m.SimShrinkRuns, "sim-shrink-runs", nightly.DefaultSimShrinkRuns, "torture shrink --max-runs of each")
+	flag.DurationVar(&m.SimTimeout, "sim-timeout", nightly.DefaultSimTimeout, "how long torture sim may take before it is stopped")
 	verbose := flag.Bool("v", false, "debug log")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: torture-nightly [flags] [-- extra torture run flags]")

@@ -7,6 +7,10 @@
 // what each run reached, from its results.json), and a copy of every
 // failing run's directory for CI to keep as an artifact.
 //
+// Beside the matrix, the sim cell runs many seeds (Matrix.SimSeeds) of the
+// deterministic simulation in one `torture sim` process, fails on any seed
+// that is not valid, and shrinks the first invalid ones (sim.go).
+//
 // A cell fails on a violation, on a harness failure, and on an unknown
 // verdict (the check gave up, the floor was missed, the run reached
 // nothing its faults aim at, or it was interrupted), unless the matrix
@@ -33,6 +37,7 @@ import (
 
 	"github.com/ares-torture/torture/checker"
 	"github.com/ares-torture/torture/harness/junit"
+	"github.com/ares-torture/torture/harness/simrun"
 )
 
 // Exit codes of torture run (DESIGN.md).
@@ -55,7 +60,8 @@ type Matrix struct {
 	ECK int
 	// Time and Interval are --time and --nemesis-interval of every run.
 	Time, Interval time.Duration
-	// Extra flags for every torture run (e.g. --clients 5).
+	// Extra flags for every torture run (e.g. --clients 5); not for the
+	// sim cell, which runs the sim's own defaults.
 	Extra []string
 	// Torture is the torture binary.
 	Torture string
@@ -66,8 +72,20 @@ type Matrix struct {
 	// Filter keeps only the cells whose name contains it (empty: all).
 	Filter string
 	// AllowUnknown lists the cells that may end unknown without failing
-	// the nightly; every other cell fails on unknown.
+	// the nightly; every other cell fails on unknown. It never applies to
+	// the sim cell: a simulated run has no excuse to be unknown.
 	AllowUnknown []Allowance
+	// SimSeeds are the seeds of the sim cell (torture sim --seeds: A..B,
+	// N, or a comma list); empty: no sim cell.
+	SimSeeds string
+	// SimWorkers is torture sim --workers (0: its default, every core).
+	SimWorkers int
+	// SimShrink is how many invalid sim seeds are shrunk, the first ones
+	// in seed order; SimShrinkRuns bounds each shrink's runs (0:
+	// DefaultSimShrinkRuns).
+	SimShrink, SimShrinkRuns int
+	// SimTimeout bounds torture sim (0: DefaultSimTimeout).
+	SimTimeout time.Duration
 }
 
 // Allowance lets the cells whose name contains Cells end unknown, for
@@ -108,6 +126,9 @@ type Cell struct {
 
 // Name is the cell's test name: the run store folder and the JUnit case.
 func (c Cell) Name() string {
+	if c.Backend == "sim" {
+		return SimCellName
+	}
 	return fmt.Sprintf("nightly-%s-%s-%s-%s", c.Backend, c.DAP, strings.ReplaceAll(c.Nemesis, ",", "+"), c.SeedKind)
 }
 
@@ -205,6 +226,14 @@ func (m *Matrix) Validate() error {
 			errs = append(errs, fmt.Errorf("allow unknown %+v: cells and reason are both required", a))
 		}
 	}
+	if m.SimSeeds != "" {
+		if _, err := simrun.ParseSeeds(m.SimSeeds); err != nil {
+			errs = append(errs, fmt.Errorf("sim seeds: %w", err))
+		}
+	}
+	if m.SimWorkers < 0 || m.SimShrink < 0 || m.SimShrinkRuns < 0 {
+		errs = append(errs, fmt.Errorf("sim workers %d, shrink %d, shrink runs %d: want >= 0", m.SimWorkers, m.SimShrink, m.SimShrinkRuns))
+	}
 	return errors.Join(errs...)
 }
 
@@ -225,6 +254,8 @@ type Result struct {
 	// Reached is what the run reached, from its results.json; nil when
 	// there is none.
 	Reached *checker.Reached
+	// Sim is the sim cell's seeds and shrinks; nil for a matrix cell.
+	Sim *SimResult
 }
 
 // Failed reports whether the result fails the nightly: a violation, a
@@ -253,6 +284,9 @@ func Run(ctx context.Context, m *Matrix, progress io.Writer, log *slog.Logger) (
 	_ = os.Remove(junitPath) // a fresh file per nightly
 	cells := m.Cells(time.Now())
 	fmt.Fprintf(progress, "nightly: %d runs of %s each, output in %s\n", len(cells), m.Time, m.Out)
+	if m.hasSimCell() {
+		fmt.Fprintf(progress, "nightly: then the sim cell, seeds %s\n", m.SimSeeds)
+	}
 	t0 := time.Now()
 	var results []Result
 	for i, c := range cells {
@@ -272,6 +306,17 @@ func Run(ctx context.Context, m *Matrix, progress io.Writer, log *slog.Logger) (
 		if r.Failed() && r.RunDir != "" {
 			if err := copyDir(r.RunDir, filepath.Join(m.Out, "failed", c.Name())); err != nil {
 				log.Warn("copy failing run", "run", r.RunDir, "err", err)
+			}
+		}
+	}
+	if m.hasSimCell() && ctx.Err() == nil {
+		fmt.Fprintf(progress, "[sim] %s seeds=%s ... ", SimCellName, m.SimSeeds)
+		r := m.runSim(ctx, log)
+		results = append(results, r)
+		fmt.Fprintf(progress, "%s in %s %s\n", r.verdictLabel(), r.Duration.Round(time.Second), r.RunDir)
+		for _, c := range simJUnit(r) {
+			if err := junit.Append(junitPath, c); err != nil {
+				return results, err
 			}
 		}
 	}
@@ -507,8 +552,17 @@ func Summary(results []Result, took time.Duration) string {
 		if reached == "" {
 			reached = "–"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s %d | %s | %s | %s | %s | %s |\n", r.Cell.Backend, r.Cell.DAP, r.Cell.Nemesis,
-			r.Cell.SeedKind, r.Cell.Seed, v, r.Ops, reached, r.Duration.Round(time.Second), strings.ReplaceAll(run, "|", "/"))
+		seed := fmt.Sprintf("%s %d", r.Cell.SeedKind, r.Cell.Seed)
+		if r.Sim != nil {
+			seed = r.Sim.Seeds // the kind is the seed list
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Cell.Backend, r.Cell.DAP, r.Cell.Nemesis,
+			seed, v, r.Ops, reached, r.Duration.Round(time.Second), strings.ReplaceAll(run, "|", "/"))
+	}
+	for _, r := range results {
+		if r.Sim != nil {
+			b.WriteString(simSection(r))
+		}
 	}
 	return b.String()
 }
