@@ -2,10 +2,10 @@
 // harness/nightly): backend x DAP x nemesis x seed, one `torture run` per
 // cell, then the sim cell (--sim-seeds of the simulation backend in one
 // `torture sim`, the first invalid seeds shrunk), with a JUnit XML file, a
-// summary table and copies of the failing runs in --out. It exits 1 if any run is invalid, unknown (unless
-// --allow-unknown names its cell) or its harness failed (or a docker run
-// left resources behind), 3 if the nightly itself could not run, and 0
-// otherwise.
+// summary table and copies of the failing runs in --out. It exits 1 if any
+// run is invalid, unknown (unless --allow-unknown names its cell; never
+// for a sim seed) or its harness failed (or a docker run left resources
+// behind), 3 if the nightly itself could not run, and 0 otherwise.
 //
 //	torture-nightly [--backends local,docker] [--daps abd,ec,mixed]
 //	                [--nemeses partition,kill,pause,loss,reconfig,all]

@@ -48,7 +48,7 @@ flags:
 	}
 }
 
-func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, _ *slog.Logger) int {
 	opts := sim.DefaultOptions()
 	fs := flag.NewFlagSet("torture sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -99,7 +99,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fmt.Fprintf(stdout, "torture sim: %s, %d seed(s), %d worker(s), store %s\n", opts.Name, len(seeds), min(*workers, len(seeds)), opts.Store)
 	worst := harness.ExitValid
 	sum, err := simrun.Run(ctx, simrun.Config{
-		Options: opts, Seeds: seeds, Workers: *workers, KeepAll: *keepAll, Log: log, Bubble: simBubble,
+		// No Log: a thousand runs' warnings would bury the lines that
+		// matter; each kept run has them in its torture.log.
+		Options: opts, Seeds: seeds, Workers: *workers, KeepAll: *keepAll, Bubble: simBubble,
 		Args: append([]string{"torture", "sim"}, args...),
 		OnResult: func(r simrun.SeedResult) {
 			worst = worse(worst, r.Exit)
