@@ -310,20 +310,26 @@ func (s *shrinker) attempt(o harness.Options, step string, seeds []int64) bool {
 
 // trim cuts the smallest run after its first violation: the same options
 // and seed with the operations bounded at what each client had invoked by
-// then. A sim run's schedule up to that point does not depend on the
-// operations that come after it (every client's ops, messages and faults
-// up to then are the same), so the violation is usually still there, for
-// one run: the cheapest reduction there is, tried after every kept one.
+// then (cuts). A sim run's schedule up to that point does not depend on
+// the operations that come after it (every client's operations, messages
+// and faults up to then are the same), so the violation is usually still
+// there: the cheapest reduction there is, one run per cut, tried after
+// every kept one.
 func (s *shrinker) trim() {
 	for s.err == nil {
-		n, ok := cutOps(s.bestDir, s.best.Clients)
-		if !ok || (s.best.Ops > 0 && n >= s.best.Ops) {
-			return
+		kept := false
+		for _, n := range cuts(s.bestDir, s.best.Clients) {
+			if s.best.Ops > 0 && n >= s.best.Ops {
+				break
+			}
+			o := s.best
+			o.Ops = n
+			step := fmt.Sprintf("operations %d → %d, cut after the first violation", s.best.Ops, n)
+			if kept = s.attempt(o, step, []int64{s.best.Seed}); kept || s.err != nil {
+				break
+			}
 		}
-		o := s.best
-		o.Ops = n
-		step := fmt.Sprintf("operations %d → %d, cut after the first violation", s.best.Ops, n)
-		if !s.attempt(o, step, []int64{s.best.Seed}) {
+		if !kept {
 			return
 		}
 	}
@@ -538,7 +544,15 @@ func (s *shrinker) ops() {
 			return
 		}
 	}
-	s.bisect("operations", 1, func(o *harness.Options) *int { return &o.Ops })
+	// Halving only: a bound that is a little lower than one that fails
+	// with every seed seldom fails, and each try of it costs up to 64 runs.
+	// The next pass halves again, and trim cuts each kept run anyway.
+	for s.err == nil && s.best.Ops > 1 {
+		n := s.best.Ops / 2
+		if !s.try(s.with(func(o *harness.Options) { o.Ops = n }), fmt.Sprintf("operations %d → %d", s.best.Ops, n)) {
+			return
+		}
+	}
 }
 
 // durations shortens the run's time, the fault interval, the operation

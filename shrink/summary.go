@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,24 +122,29 @@ func (s *shrinker) finish() error {
 	return harness.UpdateLatest(s.best.Store, s.bestDir)
 }
 
-// cutOps is the operation bound that keeps a run's first violation: the
-// run is cut after the earliest line by which some anomaly is complete (a
-// stale read's completion, the completion of the first of the writes a
-// final read lost), and the bound gives each of the clients at least the
-// operations it had invoked by then (client i of n runs processes i, i+n,
-// ...; the bound's share of client i is Ops/n, one more for i < Ops%n).
-func cutOps(dir string, clients int) (int, bool) {
+// cuts are operation bounds, smallest first, that may keep a run's
+// violation while cutting off the rest of the run. A stale read or a
+// duplicate tag is there once its operation completes: the run is cut
+// after that. A lost write shows only in the final reads, once a fault
+// destroyed it: the run is cut after the first, second, fourth... fault
+// that started after the write completed (one more operation is kept, so
+// that the clients still run when the fault strikes). And as a stale read
+// late in the run may be the first sign of a write lost much earlier, the
+// run is also cut after the first, second, fourth... fault of all. A cut
+// keeps for each client at least the operations it had invoked by then.
+func cuts(dir string, clients int) []int {
 	res, err := checker.ReadResult(dir)
 	if err != nil || clients < 1 {
-		return 0, false
+		return nil
 	}
 	ops, err := history.ReadFile(filepath.Join(dir, harness.HistoryFile))
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	// done[line of an invoke] is the line of its completion (1-based).
 	done := map[int]int{}
 	open := map[int]int{} // process → line of its pending invoke
+	var faults []int      // lines of fault starts
 	for i, o := range ops {
 		switch o.Type {
 		case history.Invoke:
@@ -148,6 +154,10 @@ func cutOps(dir string, clients int) (int, bool) {
 				done[l] = i + 1
 				delete(open, o.Process)
 			}
+		case history.Nemesis:
+			if o.F == history.FStart {
+				faults = append(faults, i+1)
+			}
 		}
 	}
 	need := func(r checker.OpRef) int {
@@ -156,28 +166,56 @@ func cutOps(dir string, clients int) (int, bool) {
 		}
 		return len(ops) // pending: the whole run
 	}
-	cut := 0
+	// nextInvoke is the line of the first workload invoke after line l.
+	nextInvoke := func(l int) int {
+		for i := l; i < len(ops); i++ {
+			if ops[i].Type == history.Invoke && !ops[i].Final {
+				return i + 1
+			}
+		}
+		return len(ops)
+	}
+	var lines []int
+	// Any violation that a fault set up may show in the final reads of a
+	// run cut after that fault, wherever the first anomaly was seen.
+	for k := 1; k <= len(faults); k *= 2 {
+		lines = append(lines, nextInvoke(faults[k-1]))
+	}
 	for _, a := range res.Anomalies {
-		l := 0
 		switch {
 		case len(a.Lost) > 0:
-			// One lost write is enough: the earliest.
-			l = need(a.Lost[0])
+			first := need(a.Lost[0])
 			for _, w := range a.Lost[1:] {
-				l = min(l, need(w))
+				first = min(first, need(w))
+			}
+			k := 0
+			for _, f := range faults {
+				if f <= first {
+					continue
+				}
+				if k++; k&(k-1) == 0 { // the 1st, 2nd, 4th, 8th...
+					lines = append(lines, nextInvoke(f))
+				}
 			}
 		case a.Op != nil && !isFinal(ops, a.Op.Line):
-			l = need(*a.Op)
-		default:
-			continue
-		}
-		if cut == 0 || l < cut {
-			cut = l
+			lines = append(lines, need(*a.Op))
 		}
 	}
-	if cut == 0 {
-		return 0, false
+	var out []int
+	for _, l := range lines {
+		if b := boundAt(ops, l, clients); !slices.Contains(out, b) {
+			out = append(out, b)
+		}
 	}
+	slices.Sort(out)
+	return out
+}
+
+// boundAt is the least operation bound under which each client still
+// invokes every operation it had invoked by line cut (client i of n runs
+// processes i, i+n, ...; the bound's share of client i is Ops/n, one more
+// for i < Ops%n).
+func boundAt(ops []history.Op, cut, clients int) int {
 	per := make([]int, clients)
 	for _, o := range ops[:cut] {
 		if o.Type == history.Invoke && !o.Final && o.Process >= 0 {
@@ -188,7 +226,6 @@ func cutOps(dir string, clients int) (int, bool) {
 	for _, n := range per {
 		sum += n
 	}
-	// The least bound whose shares cover every client's count.
 	for b := max(sum, 1); ; b++ {
 		ok := true
 		for i, n := range per {
@@ -202,7 +239,7 @@ func cutOps(dir string, clients int) (int, bool) {
 			}
 		}
 		if ok {
-			return b, true
+			return b
 		}
 	}
 }
