@@ -3,11 +3,14 @@ package sim
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -20,11 +23,12 @@ import (
 // Cluster is a simulated ARES cluster: real servers on simulated disks
 // behind the simulated network. It implements harness.Cluster.
 type Cluster struct {
-	net  *Network
-	log  *slog.Logger
-	seed int64
-	bug  ares.Bug
-	ids  []string
+	net    *Network
+	log    *slog.Logger
+	seed   int64
+	runDir string
+	bug    ares.Bug
+	ids    []string
 
 	mu      sync.Mutex
 	disks   map[string]*Disk
@@ -32,6 +36,7 @@ type Cluster struct {
 	byName  map[string]*client
 	configs map[uint64]*ares.Config
 	started bool
+	stopped bool
 }
 
 // NewCluster builds a cluster of pool servers s0..s{pool-1}; nothing runs
@@ -44,7 +49,7 @@ func NewCluster(cfg harness.ClusterConfig) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, bug: cfg.ServerBug,
+	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, runDir: cfg.RunDir, bug: cfg.ServerBug,
 		disks: map[string]*Disk{}, configs: map[uint64]*ares.Config{}, byName: map[string]*client{}}
 	for i := 0; i < cfg.Pool; i++ {
 		c.ids = append(c.ids, fmt.Sprintf("s%d", i))
@@ -196,13 +201,38 @@ func (c *Cluster) quorum(config uint64, n int) int {
 
 // Stop implements harness.Cluster: the scheduler stops; server logs went
 // to the run's log.
+// The scheduler's counters and decision hash go to RUN_DIR/sim.json, so
+// that two runs of a seed can be compared without their histories.
 func (c *Cluster) Stop(ctx context.Context, logDir string) error {
+	// Not under c.mu: the scheduler takes c.mu (quorum sizes for
+	// steering) while it holds the network's lock.
+	c.mu.Lock()
+	stopped := c.stopped
+	c.stopped = true
+	c.mu.Unlock()
+	if stopped {
+		return nil
+	}
 	c.net.Stop()
 	st := c.net.Stats()
 	c.log.Info("sim network stopped", "steps", st.Steps, "delivered", st.Delivered, "dropped", st.Dropped,
 		"duplicated", st.Duplicated, "decisions", fmt.Sprintf("%016x", st.Hash))
-	return nil
+	if c.runDir == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"seed": c.seed, "steps": st.Steps, "delivered": st.Delivered, "dropped": st.Dropped,
+		"duplicated": st.Duplicated, "decisions": fmt.Sprintf("%016x", st.Hash),
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.runDir, SimFile), append(b, '\n'), 0o644)
 }
+
+// SimFile is the sim backend's record in a run directory: the seed, the
+// scheduler's counters and the hash of its every delivery decision.
+const SimFile = "sim.json"
 
 func (c *Cluster) pairs(links []nemesis.Link) ([]pair, error) {
 	out := make([]pair, 0, len(links))

@@ -18,9 +18,9 @@ func simOptions(store string, seed int64) harness.Options {
 	o.Backend = "sim"
 	o.Store = store
 	o.Seed = seed
-	o.Clients = 4
+	o.Clients = 3
 	o.Keys = 4
-	o.Ops = 150
+	o.Ops = 100
 	o.Rate = 1000
 	o.Time = harness.Duration(3 * time.Second)
 	o.Nemesis = "all"
