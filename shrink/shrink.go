@@ -166,9 +166,6 @@ func Shrink(ctx context.Context, runDir string, opts Options) (*Result, error) {
 		base.Nemesis = joinFaults(f) // "all" becomes its list, for ddmin
 	}
 	s.origSeed = base.Seed
-	if s.refOps = base.Ops; s.refOps == 0 {
-		s.refOps, _ = workloadOps(dir)
-	}
 	if !s.exact {
 		s.logf("warning: backend %s is not deterministic: a candidate fails if any of %d tries is invalid, and a rerun of the result may pass",
 			base.Backend, s.opts.Tries)
@@ -225,7 +222,6 @@ type shrinker struct {
 	opts     Options
 	log      io.Writer
 	origSeed int64
-	refOps   int // the original's operations, to scale the seeds by
 
 	best    harness.Options // the smallest failing run so far (Seed its seed)
 	bestDir string
@@ -246,14 +242,14 @@ func (s *shrinker) logf(format string, a ...any) {
 
 // seeds are the seeds a candidate is tried with: the current smallest
 // run's first (a small change often keeps its violation), then the
-// original seed and those after it. A sim candidate much smaller than the
-// original gets more of them, up to 8 times as many: its runs are cheap,
-// and its violation, if any, hangs on fewer operations, so fewer seeds
-// show it.
+// original seed and those after it. A sim candidate with a lower operation
+// bound than the current smallest run gets more of them, up to 8 times as
+// many: its violation, if any, hangs on fewer operations, so fewer seeds
+// show it, and its runs are cheaper.
 func (s *shrinker) seeds(o harness.Options) []int64 {
 	n := s.opts.Seeds
-	if s.exact && o.Ops > 0 && o.Ops < s.refOps {
-		n = min(n*s.refOps/o.Ops, 8*n)
+	if s.exact && o.Ops > 0 && o.Ops < s.best.Ops {
+		n = min(n*s.best.Ops/o.Ops, 8*n)
 	}
 	var out []int64
 	if s.bestDir != "" {
@@ -381,7 +377,7 @@ func (s *shrinker) accept(o harness.Options, dir string, ops int, step string) {
 		s.remove(s.bestDir)
 	}
 	s.best, s.bestDir, s.bestOps = o, dir, ops
-	step = fmt.Sprintf("%s (seed %d, %d operations)", step, o.Seed, ops)
+	step = fmt.Sprintf("%s (seed %d, %d operations; run %d)", step, o.Seed, ops, s.runs)
 	s.steps = append(s.steps, step)
 	s.logf("kept: %s", step)
 }
