@@ -15,6 +15,15 @@
 // other. Without the seed search most bugs stop shrinking after the first
 // reduction or two.
 //
+// One reduction comes out of order, after every kept run: trim, which cuts
+// the run after its first violation (the same options and seed, the
+// operation bound lowered to what each client had invoked by then). A sim
+// run's schedule up to a moment does not depend on the operations after
+// it, so this keeps the violation more often than not, costs one run, and
+// takes a run of 1,000 operations to a few dozen at once; every later
+// candidate is then cheap to run. The faults and clients are still reduced
+// first among the option changes, as they change the schedule the most.
+//
 // Runs of a backend that is not deterministic (local, docker) can be
 // shrunk too, but not exactly: a candidate counts as failing when any of
 // Tries runs of it is invalid, and the result is only likely, not certain,
@@ -110,10 +119,11 @@ var errBudget = errors.New("run budget spent")
 // Shrink delta-debugs the invalid run in runDir and returns the smallest
 // failing run it found. Reductions are tried in order, each kept only if
 // the run stays invalid: the faults (ddmin over the fault kinds, down to
-// none), fewer clients, fewer keys, fewer operations, then shorter time,
-// fault interval, operation timeout and settle time; the whole sequence is
-// repeated while it still finds something. When the budget runs out or ctx
-// ends, the smallest run so far is the result.
+// none), fewer clients, fewer keys, fewer operations, then a shorter fault
+// interval, operation timeout, time and settle time; the whole sequence is
+// repeated while it still finds something. Each kept run is also cut
+// after its first violation (trim). When the budget runs out or ctx ends,
+// the smallest run so far is the result.
 func Shrink(ctx context.Context, runDir string, opts Options) (*Result, error) {
 	dir, err := filepath.EvalSymlinks(runDir)
 	if err != nil {
@@ -180,6 +190,9 @@ func Shrink(ctx context.Context, runDir string, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("%s: the original did not fail again before the search stopped: %w", dir, s.err)
 		}
 		return nil, fmt.Errorf("%s: the original does not fail again (%d runs with %d seeds): %s", dir, s.runs, s.opts.Seeds, s.notReproduced())
+	}
+	if s.exact && s.best.Seed != s.origSeed {
+		s.logf("warning: the original's seed %d did not fail again (another binary?); shrinking seed %d's run instead", s.origSeed, s.best.Seed)
 	}
 	for pass := 1; s.err == nil; pass++ {
 		before := len(s.steps)
