@@ -86,7 +86,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMaxRuns = 400
+	DefaultMaxRuns = 1000
 	DefaultSeeds   = 8
 	DefaultTries   = 3
 )
