@@ -105,6 +105,9 @@ type Result struct {
 	// Exact is false for a backend that is not deterministic: a rerun of
 	// RunDir may pass.
 	Exact bool
+	// Reproduced is, for a backend that is not deterministic, how many of
+	// Tries reruns of the result made after the search were invalid.
+	Reproduced, Tries int
 	// Options are the smallest failing run's options (Seed its seed).
 	Options harness.Options
 }
@@ -212,10 +215,14 @@ func Shrink(ctx context.Context, runDir string, opts Options) (*Result, error) {
 	if s.err != nil {
 		s.logf("stopped: %v; the smallest run so far is the result", s.err)
 	}
+	if !s.exact && ctx.Err() == nil {
+		s.verify()
+	}
 	if err := s.finish(); err != nil {
 		return nil, err
 	}
-	return &Result{RunDir: s.bestDir, Ops: s.bestOps, Runs: s.runs, Steps: s.steps, Exact: s.exact, Options: s.best}, nil
+	return &Result{RunDir: s.bestDir, Ops: s.bestOps, Runs: s.runs, Steps: s.steps, Exact: s.exact, Options: s.best,
+		Reproduced: s.reproduced, Tries: s.opts.Tries}, nil
 }
 
 // readVerdict reads the verdict of a run from its results.json.
@@ -244,6 +251,8 @@ type shrinker struct {
 	// err stops the search: the budget is spent, ctx ended or a run
 	// could not be made.
 	err error
+	// reproduced counts the invalid reruns of verify.
+	reproduced int
 	// seen counts the verdicts of runs that did not fail, for the error
 	// of an original that does not reproduce.
 	seen map[string]int
@@ -382,6 +391,21 @@ func (s *shrinker) run(o harness.Options) (*harness.Outcome, int) {
 		s.seen[out.Verdict]++
 	}
 	return out, ops
+}
+
+// verify reruns the smallest run Tries times, beyond the budget, and
+// counts how often it fails again: on a backend that is not deterministic
+// the search kept it for one invalid try, which may have been luck.
+func (s *shrinker) verify() {
+	for i := 0; i < s.opts.Tries && s.ctx.Err() == nil; i++ {
+		out := harness.Run(s.ctx, s.best, harness.Env{Out: io.Discard, Args: []string{"torture", "shrink", s.orig}, Bubble: s.opts.Bubble})
+		if out.Verdict == string(checker.Invalid) {
+			s.reproduced++
+		}
+		s.logf("verify %d of %d: %s", i+1, s.opts.Tries, out.Verdict)
+		s.remove(out.RunDir)
+	}
+	s.logf("the result failed again in %d of %d reruns", s.reproduced, s.opts.Tries)
 }
 
 // accept makes the run in dir the smallest so far.
@@ -569,7 +593,12 @@ func (s *shrinker) ops() {
 // into the few operations left, so it comes first.
 func (s *shrinker) durations() {
 	s.duration("fault interval", time.Millisecond, func(o *harness.Options) *harness.Duration { return &o.NemesisInterval })
-	s.duration("op timeout", time.Millisecond, func(o *harness.Options) *harness.Duration { return &o.OpTimeout })
+	if s.exact {
+		// On a real network an operation's latency is not the seed's: a
+		// shorter timeout turns operations indeterminate by chance, and the
+		// result would seldom fail again.
+		s.duration("op timeout", time.Millisecond, func(o *harness.Options) *harness.Duration { return &o.OpTimeout })
+	}
 	s.duration("time", time.Millisecond, func(o *harness.Options) *harness.Duration { return &o.Time })
 	s.duration("settle", 0, func(o *harness.Options) *harness.Duration { return &o.Settle })
 }

@@ -106,8 +106,9 @@ func (s *shrinker) finish() error {
 		fmt.Fprintf(&b, "The %s backend is deterministic: with the binary that made it (test.json names its\n"+
 			"version), the rerun's history is this one, byte for byte.\n\n", s.best.Backend)
 	} else {
-		fmt.Fprintf(&b, "The %s backend is not deterministic: each candidate was run %d times and counted as\n"+
-			"failing if any run was invalid, so a rerun may pass; rerun with --count.\n\n", s.best.Backend, s.opts.Tries)
+		fmt.Fprintf(&b, "The %s backend is not deterministic: each candidate was run up to %d times and counted as\n"+
+			"failing if any run was invalid, so a rerun may pass; rerun with --count. After the search\n"+
+			"this run's test failed again in %d of %d reruns.\n\n", s.best.Backend, s.opts.Tries, s.reproduced, s.opts.Tries)
 	}
 	fmt.Fprintf(&b, "The same test from flags, should this directory be gone:\n\n    %s\n\n", RunCommand(s.best))
 	fmt.Fprintf(&b, "Each option change reshuffles the whole schedule, so every candidate was tried with\n"+

@@ -72,7 +72,8 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "shrunk %s to %d operations in %d runs\n", dir, res.Ops, res.Runs)
 	if !res.Exact {
-		fmt.Fprintf(stdout, "warning: backend %s is not deterministic: a rerun may pass (try torture rerun --count N)\n", res.Options.Backend)
+		fmt.Fprintf(stdout, "warning: backend %s is not deterministic: the result failed again in %d of %d reruns (torture rerun --count N)\n",
+			res.Options.Backend, res.Reproduced, res.Tries)
 	}
 	fmt.Fprintf(stdout, "summary: %s\n", filepath.Join(res.RunDir, shrink.SummaryFile))
 	fmt.Fprintf(stdout, "rerun:   torture rerun %s\n", res.RunDir)
