@@ -27,8 +27,11 @@
 // Runs of a backend that is not deterministic (local, docker) can be
 // shrunk too, but not exactly: a candidate counts as failing when any of
 // Tries runs of it is invalid, and the result is only likely, not certain,
-// to fail again on a rerun. Shrink says so in its log and in SHRINK.md. It
-// does not refuse them because a violation that shows in one run in three
+// to fail again on a rerun: Shrink reruns the result Tries times after
+// the search and says how often it failed, in its log and in SHRINK.md.
+// Their operation timeout is left alone (a real operation's latency is not
+// the seed's, so a shorter timeout makes operations indeterminate by
+// chance and the result unknown on a rerun). Shrink does not refuse them because a violation that shows in one run in three
 // is still worth cutting down to a handful of operations; it is the caller
 // who pays the hours such runs take.
 package shrink
