@@ -76,6 +76,7 @@ func RunCommand(o harness.Options) string {
 	add(false, "rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), strconv.FormatFloat(d.Rate, 'g', -1, 64))
 	add(true, "ops", o.Ops, d.Ops)
 	add(true, "nemesis", o.Nemesis, d.Nemesis)
+	add(false, "reconfigurers", o.Reconfigurers, d.Reconfigurers)
 	add(true, "nemesis-interval", o.NemesisInterval, d.NemesisInterval)
 	add(true, "time", o.Time, d.Time)
 	add(true, "op-timeout", o.OpTimeout, d.OpTimeout)
