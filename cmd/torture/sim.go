@@ -36,8 +36,8 @@ are deleted unless --keep-all. The last line sums up; the same figures and
 every seed's verdict go to STORE/NAME/%sTIME.json.
 
 --seeds: A..B (both included), one seed N, or a comma list of those.
-The run flags default to the sim's own (1,000 operations of 5 clients, every
-fault every 25ms of simulated time); --backend can only be sim.
+The run flags default to the sim's own (sim.DefaultOptions, shown below:
+1,000 operations, every fault, in simulated time); --backend can only be sim.
 
 exit codes: 0 every seed valid, 1 a violation found, 2 some seed unknown
 (or interrupted), 3 a harness failure or bad command line.
@@ -56,13 +56,16 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, _ *slo
 	seedsFlag := fs.String("seeds", "", "seeds to run: A..B, N, or a comma list of those (required)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run at once")
 	keepAll := fs.Bool("keep-all", false, "keep the run directories of valid seeds too (failing ones are always kept)")
-	fs.Usage = func() { fmt.Fprintln(stderr, "see: torture sim --help") }
+	// The flag package prints a wrong flag's error itself; the pointer to
+	// the help follows it, and --help prints the help alone, on stdout.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			simUsage(fs)()
 			return 0
 		}
+		fmt.Fprintln(stderr, "see: torture sim --help")
 		return usageError(stdout, err.Error())
 	}
 	if fs.NArg() > 0 {
