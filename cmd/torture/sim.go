@@ -56,6 +56,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, _ *slo
 	seedsFlag := fs.String("seeds", "", "seeds to run: A..B, N, or a comma list of those (required)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run at once")
 	keepAll := fs.Bool("keep-all", false, "keep the run directories of valid seeds too (failing ones are always kept)")
+	swarm := fs.Bool("swarm", false, "swarm testing: each seed draws its own clients, keys, read share, reconfigurers, fault interval and subset of the --nemesis faults (stored in its test.json, so it replays)")
 	// The flag package prints a wrong flag's error itself; the pointer to
 	// the help follows it, and --help prints the help alone, on stdout.
 	fs.Usage = func() {}
@@ -101,7 +102,12 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, _ *slo
 
 	fmt.Fprintf(stdout, "torture sim: %s, %d seed(s), %d worker(s), store %s\n", opts.Name, len(seeds), min(*workers, len(seeds)), opts.Store)
 	worst := harness.ExitValid
+	var shape func(harness.Options, int64) harness.Options
+	if *swarm {
+		shape = sim.Swarm
+	}
 	sum, err := simrun.Run(ctx, simrun.Config{
+		Shape: shape,
 		// No Log: a thousand runs' warnings would bury the lines that
 		// matter; each kept run has them in its torture.log.
 		Options: opts, Seeds: seeds, Workers: *workers, KeepAll: *keepAll, Bubble: simBubble,

@@ -76,7 +76,9 @@ func (m *Matrix) hasSimCell() bool {
 
 // SimArgs is the sim cell's torture sim command line.
 func (m *Matrix) SimArgs() []string {
-	args := []string{"sim", "--seeds", m.SimSeeds, "--store", filepath.Join(m.Out, "runs"), "--name", SimCellName}
+	// Swarm testing: every seed its own shape, since no one shape is
+	// good at every bug (sim.Swarm).
+	args := []string{"sim", "--swarm", "--seeds", m.SimSeeds, "--store", filepath.Join(m.Out, "runs"), "--name", SimCellName}
 	if m.SimWorkers > 0 {
 		args = append(args, "--workers", strconv.Itoa(m.SimWorkers))
 	}

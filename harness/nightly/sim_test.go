@@ -120,7 +120,7 @@ func TestSimCellValidate(t *testing.T) {
 	if err := m.Validate(); err != nil {
 		t.Error(err)
 	}
-	if args := strings.Join(m.SimArgs(), " "); !strings.Contains(args, "sim --seeds 1..1000 --store out/runs --name nightly-sim") {
+	if args := strings.Join(m.SimArgs(), " "); !strings.Contains(args, "sim --swarm --seeds 1..1000 --store out/runs --name nightly-sim") {
 		t.Errorf("sim args %s", args)
 	}
 }

@@ -120,6 +120,10 @@ type Config struct {
 	// Args is the command line, recorded in every test.json and the
 	// summary.
 	Args []string
+	// Shape, if set, gives each seed its own options from Options (swarm
+	// testing: sim.Swarm); it must set the seed. Nil runs Options with
+	// each seed.
+	Shape func(harness.Options, int64) harness.Options
 	// OnResult, if set, is called as each seed ends, one call at a time,
 	// in the order the seeds end.
 	OnResult func(SeedResult)
@@ -310,6 +314,9 @@ feed:
 // and not to be kept.
 func runSeed(ctx context.Context, opts harness.Options, cfg Config, log *slog.Logger, seed int64) SeedResult {
 	opts.Seed = seed
+	if cfg.Shape != nil {
+		opts = cfg.Shape(opts, seed)
+	}
 	t0 := time.Now()
 	out := harness.Run(ctx, opts, harness.Env{Out: io.Discard, Log: log, Args: cfg.Args, Bubble: cfg.Bubble})
 	r := SeedResult{Seed: seed, Verdict: out.Verdict, Exit: out.Code, Reason: out.Reason, RunDir: out.RunDir,
