@@ -375,9 +375,10 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	}
 
 	// Reconfigurers beyond the control client are clients of their own
-	// whose links faults may touch, so that reconfigurations race.
+	// whose links faults may touch, so that reconfigurations race; without
+	// the reconfig fault there are none (a crash would be wasted on one).
 	reconfClients := []Client{control}
-	for j := 1; j < r.opts.Reconfigurers; j++ {
+	for j := 1; j < r.opts.Reconfigurers && slices.Contains(r.faults, nemesis.Reconfig); j++ {
 		c, err := cluster.NewClient(ctx, fmt.Sprintf("r%d", j), ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC})
 		if err != nil {
 			return fmt.Errorf("reconfigurer r%d: %w", j, err)

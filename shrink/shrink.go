@@ -580,12 +580,17 @@ func (s *shrinker) ops() {
 			return
 		}
 	}
-	// Halving only: a bound that is a little lower than one that fails
-	// with every seed seldom fails, and each try of it costs up to 64 runs.
-	// The next pass halves again, and trim cuts each kept run anyway.
+	// Halving, then one step of a quarter when halving fails: a bound a
+	// little lower than one that fails with every seed seldom fails, and
+	// each try costs up to 64 runs. The next pass tries again, and trim
+	// cuts each kept run anyway.
 	for s.err == nil && s.best.Ops > 1 {
-		n := s.best.Ops / 2
-		if !s.try(s.with(func(o *harness.Options) { o.Ops = n }), fmt.Sprintf("operations %d → %d", s.best.Ops, n)) {
+		cur := s.best.Ops
+		if s.try(s.with(func(o *harness.Options) { o.Ops = cur / 2 }), fmt.Sprintf("operations %d → %d", cur, cur/2)) {
+			continue
+		}
+		n := cur - max(1, cur/4)
+		if s.err != nil || !s.try(s.with(func(o *harness.Options) { o.Ops = n }), fmt.Sprintf("operations %d → %d", cur, n)) {
 			return
 		}
 	}

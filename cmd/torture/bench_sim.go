@@ -56,11 +56,11 @@ var simBugShapes = map[ares.Bug]func(*harness.Options){
 	},
 	// A renewed writer must write a key again before anyone else, and
 	// its get-tag quorum must miss the minority its crashed write
-	// reached: one client on one key, crashes every 6 ms (10/10; 0/10
+	// reached: one client on one key, crashes every 10 ms (10/10; 0/10
 	// with the defaults, 6/10 with the local shape of drop windows).
 	ares.BugRetrySameTag: func(o *harness.Options) {
 		o.Clients, o.Keys, o.ReadRatio, o.Nemesis = 1, 1, 0.5, "crash"
-		o.NemesisInterval = harness.Duration(3 * time.Millisecond)
+		o.NemesisInterval = harness.Duration(5 * time.Millisecond)
 	},
 }
 
