@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/history"
 	"github.com/ares-torture/torture/sim"
@@ -40,11 +41,19 @@ func origOptions(store, bug string, seed int64) harness.Options {
 	return o
 }
 
+// shapedOptions are the sim's options for finding bug (sim.BugOptions,
+// the shapes of torture bench bugs), cut to 300 operations.
+func shapedOptions(store, bug string, seed int64) harness.Options {
+	o := sim.BugOptions(ares.Bug(bug))
+	o.Store, o.Seed, o.Ops = store, seed, 300
+	return o
+}
+
 // findInvalid runs seeds 1..n of bug and returns the first invalid run.
-func findInvalid(t *testing.T, store, bug string, n int) string {
+func findInvalid(t *testing.T, store, bug string, n int, options func(string, string, int64) harness.Options) string {
 	t.Helper()
 	for seed := int64(1); seed <= int64(n); seed++ {
-		out := harness.Run(context.Background(), origOptions(store, bug, seed), harness.Env{Bubble: sim.TestBubble(t)})
+		out := harness.Run(context.Background(), options(store, bug, seed), harness.Env{Bubble: sim.TestBubble(t)})
 		if out.Err != nil {
 			t.Fatalf("seed %d: %v", seed, out.Err)
 		}
@@ -63,13 +72,18 @@ func findInvalid(t *testing.T, store, bug string, n int) string {
 // store keeps nothing else of the search.
 func TestShrinkBuiltInBugs(t *testing.T) {
 	bugs := []struct {
-		name  string
-		seeds int // seeds to look through for an invalid original
+		name    string
+		seeds   int // seeds to look through for an invalid original
+		options func(store, bug string, seed int64) harness.Options
 	}{
-		{"reuse-tag", 3},
-		{"short-quorum", 5},
-		{"no-tag-check", 10},
-		{"volatile", 20},
+		{"reuse-tag", 3, origOptions},
+		{"short-quorum", 5, origOptions},
+		{"no-tag-check", 10, origOptions},
+		{"volatile", 20, origOptions},
+		// Found by the sim's fault shapes for them only.
+		{"no-write-back", 10, shapedOptions},
+		{"retry-same-tag", 10, shapedOptions},
+		{"no-sync", 10, shapedOptions},
 	}
 	if testing.Short() {
 		bugs = bugs[:2]
@@ -77,10 +91,10 @@ func TestShrinkBuiltInBugs(t *testing.T) {
 	for _, b := range bugs {
 		t.Run(b.name, func(t *testing.T) {
 			store := t.TempDir()
-			orig := findInvalid(t, store, b.name, b.seeds)
+			orig := findInvalid(t, store, b.name, b.seeds, b.options)
 			var log bytes.Buffer
 			t0 := time.Now()
-			res, err := Shrink(context.Background(), orig, Options{MaxRuns: 200, Log: &log, Bubble: sim.TestBubble(t)})
+			res, err := Shrink(context.Background(), orig, Options{MaxRuns: 400, Log: &log, Bubble: sim.TestBubble(t)})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, log.String())
 			}

@@ -27,6 +27,7 @@ import (
 	"github.com/ares-torture/torture/checker"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/harness/local"
+	"github.com/ares-torture/torture/sim"
 )
 
 // BenchDir is the folder of the run store that holds the bench files.
@@ -450,7 +451,7 @@ bugs:
 	for _, b := range bugs {
 		var base harness.Options
 		if isSim {
-			base = simBugOptions(b)
+			base = sim.BugOptions(b)
 		} else {
 			shape, _ := harness.BugShape(b)
 			base = harness.DefaultOptions()
