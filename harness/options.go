@@ -193,6 +193,11 @@ func (o *Options) Validate() error {
 	}
 	if _, err := ares.ParseBug(o.ServerBug); err != nil {
 		bad("--server-bug: %w", err)
+	} else if ares.Bug(o.ServerBug) == ares.BugNoSync && o.Backend != "sim" {
+		// Only a power loss loses what was written but not synced, and
+		// only the sim backend cuts power (a kill keeps the page cache):
+		// elsewhere the bug could never show, and its runs would pass.
+		bad("--server-bug no-sync: only the sim backend can show it (--backend sim): a power loss is the one fault that loses unsynced writes")
 	}
 	if o.Name == "" {
 		o.Name = o.DefaultName()

@@ -183,6 +183,11 @@ func TestBugsFound(t *testing.T) {
 	needBinaries(t)
 	for _, b := range ares.Bugs {
 		t.Run(string(b.Name), func(t *testing.T) {
+			if b.Name == ares.BugNoSync {
+				// Options.Validate refuses it off the sim backend: only a
+				// power loss shows it (sim TestPowerLossCatchesNoSync).
+				t.Skip("no-sync shows only under power loss, on the sim backend")
+			}
 			shape, ok := harness.BugShape(b.Name)
 			if !ok {
 				t.Fatalf("no run shape for bug %s: add one to harness.BugShape (harness/bugshapes.go)", b.Name)
