@@ -119,7 +119,7 @@ func (r Reached) String() string {
 // restartFaults are the fault kinds after which a server runs again from
 // its disk.
 var restartFaults = map[string]bool{
-	"kill": true, "restart": true, "crash": true,
+	"kill": true, "restart": true,
 	"power": true, "power-loss": true, "powerloss": true, "power_loss": true,
 }
 
@@ -127,9 +127,12 @@ var restartFaults = map[string]bool{
 // reconfiguration's stop line, e.g. "c3[s1,s2,s3,s4,s5 ec(5,3)]".
 var ecConfig = regexp.MustCompile(`c(\d+)\[[^\]]*\bec\((\d+),(\d+)\)\]`)
 
-// skipped reports whether a fault was recorded but never applied (the
-// nemesis logs those as an instant with an error).
-func skipped(iv *interval) bool { return iv.Error != "" && iv.Start == iv.End }
+// skipped reports whether a fault was recorded but never applied: its
+// start's error begins "not applied: " (nemesis.NotApplied), or, in older
+// histories, it is an instant with an error.
+func skipped(iv *interval) bool {
+	return strings.HasPrefix(iv.Error, "not applied: ") || iv.Error != "" && iv.Start == iv.End
+}
 
 // countReached computes Reached for a prepared history.
 func countReached(h *prepared, opts ReachOptions) Reached {

@@ -304,3 +304,19 @@ func TestReachedInResultsAndReport(t *testing.T) {
 		}
 	}
 }
+
+// TestReachedNoRestartWithoutOne: a client crash restarts no server, and
+// a power loss the backend could not apply (its start says "not applied",
+// its stop comes a little later on a real clock) reached nothing.
+func TestReachedNoRestartWithoutOne(t *testing.T) {
+	ops := build([]top{
+		w(0, "x", "a", 0, 10),
+		r(1, "x", "a", 40, 50),
+	}, nem{fault: "crash", value: "c3", id: 1, start: 20, stop: 20})
+	ops = insertBeforeEnd(ops,
+		history.Op{Type: history.Nemesis, F: history.FStart, Fault: "power", ID: 2, Time: 21, Error: "not applied: unsupported: no power switch"},
+		history.Op{Type: history.Nemesis, F: history.FStop, Fault: "power", ID: 2, Time: 22})
+	if rc := reachedOf(t, ops, ReachOptions{}); rc.ReadsAcrossRestart != 0 {
+		t.Fatalf("reads across restart %d, want 0: no server restarted", rc.ReadsAcrossRestart)
+	}
+}

@@ -19,6 +19,7 @@ type reconfigurer struct {
 
 	mu      sync.Mutex
 	members []string
+	newest  uint64 // the index of the configuration members come from
 }
 
 var _ nemesis.MultiReconfigurer = (*reconfigurer)(nil)
@@ -77,7 +78,11 @@ func (r *reconfigurer) ReconfigBy(ctx context.Context, who int, servers []string
 		ids[i] = n.ID
 	}
 	r.mu.Lock()
-	r.members = ids
+	// Racing reconfigurers return in any order: the members are those of
+	// the newest configuration installed.
+	if installed.ID >= r.newest {
+		r.members, r.newest = ids, installed.ID
+	}
 	r.mu.Unlock()
 	return installed.String(), nil
 }

@@ -87,9 +87,9 @@ func (r *Recorder) flush() {
 	r.flushLocked()
 }
 
-// flushLocked writes the buffered instant's lines: nemesis lines first,
-// then client lines by process (each process's own lines keep their
-// order), the end line last. Lines of one instant cannot depend on one
+// flushLocked writes the buffered instant's lines: nemesis lines first
+// (by fault id), then client lines by process (each process's own lines
+// keep their order), the end line last. Lines of one instant cannot depend on one
 // another across processes (every message takes time), so any fixed
 // order is a true one.
 func (r *Recorder) flushLocked() {
@@ -102,8 +102,19 @@ func (r *Recorder) flushLocked() {
 		}
 		return 1
 	}
+	// Nemesis lines of one instant come from several goroutines (racing
+	// reconfigurations): by fault id, a start before its stop.
+	phase := func(op history.Op) int {
+		if op.Type == history.Nemesis && op.F == history.FStop {
+			return 1
+		}
+		return 0
+	}
 	slices.SortStableFunc(r.instant, func(a, b history.Op) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Process, b.Process))
+		if ra, rb := rank(a), rank(b); ra != rb || ra == 0 {
+			return cmp.Or(cmp.Compare(ra, rb), cmp.Compare(a.ID, b.ID), cmp.Compare(phase(a), phase(b)))
+		}
+		return cmp.Compare(a.Process, b.Process)
 	})
 	for _, op := range r.instant {
 		if r.err != nil {

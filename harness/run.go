@@ -167,6 +167,19 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		interrupted bool
 	)
 	body := func() {
+		if bubble != nil {
+			// A panic here would end the process from inside the bubble
+			// (its testing.T reports and re-panics): make it this run's
+			// harness error instead.
+			defer func() {
+				if p := recover(); p != nil {
+					harnessErr = fmt.Errorf("simulated run panicked: %v", p)
+					if rec != nil {
+						rec.flush()
+					}
+				}
+			}()
+		}
 		dctx, stop := ctx, func() {}
 		if bubble != nil {
 			dctx, stop = bridge(ctx)
@@ -215,9 +228,14 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		rec.flush()
 	}
 	if bubble != nil {
-		bubble(body)
+		if err := inBubble(bubble, body); err != nil {
+			harnessErr = err
+		}
 	} else {
 		body()
+	}
+	if rec == nil {
+		return failed(runDir, Counts{}, harnessErr)
 	}
 	if err := hw.Close(); err != nil && harnessErr == nil {
 		harnessErr = fmt.Errorf("close history: %w", err)
@@ -246,6 +264,18 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
 	}
 	return out
+}
+
+// inBubble runs body in bubble and turns a panic of the bubble (synctest's
+// deadlock: every goroutine of it blocked for good) into an error.
+func inBubble(bubble func(func()), body func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("simulated run failed: %v", p)
+		}
+	}()
+	bubble(body)
+	return nil
 }
 
 // bridge gives the code in a bubble a context of its own that ends when

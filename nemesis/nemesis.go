@@ -298,12 +298,18 @@ func (n *Nemesis) emit(op history.Op) {
 	rec(op)
 }
 
+// NotApplied begins the error of a fault's start line when the fault was
+// never applied (no target, an unsupported kind): it reached nothing.
+const NotApplied = "not applied: "
+
 // skip records a fault that could not be applied: a start with the reason
 // and an immediate stop.
 func (n *Nemesis) skip(kind, desc, reason string) {
 	id := n.newID()
 	n.log.Info("nemesis fault skipped", "fault", kind, "targets", desc, "reason", reason)
-	n.emit(history.Op{Type: history.Nemesis, F: history.FStart, Fault: kind, ID: id, Value: desc, Error: reason})
+	// The prefix tells the checker the fault never took effect: the two
+	// lines get two timestamps on a real clock.
+	n.emit(history.Op{Type: history.Nemesis, F: history.FStart, Fault: kind, ID: id, Value: desc, Error: NotApplied + reason})
 	n.emit(history.Op{Type: history.Nemesis, F: history.FStop, Fault: kind, ID: id, Value: desc})
 }
 

@@ -32,31 +32,37 @@ func TestBubble(t *testing.T) Bubble {
 }
 
 type bubbleJob struct {
-	f    func()
-	done chan struct{}
+	f     func()
+	done  chan struct{}
+	panic any // what the bubble panicked with (a deadlock of its goroutines)
 }
 
 var (
 	hostOnce sync.Once
-	hostJobs chan bubbleJob
+	hostJobs chan *bubbleJob
 )
 
 // InBubble runs f inside a synctest bubble hosted by this process. It may
 // be called from many goroutines at once; each call gets its own bubble.
-// In a test binary the tests' own flags are already registered, so tests
-// use TestBubble instead.
+// A panic of the bubble (synctest's, when every goroutine of it is blocked
+// for good) is raised again in the caller, so that one deadlocked run is
+// that run's failure, not the process's. In a test binary the tests' own
+// flags are already registered, so tests use TestBubble instead.
 func InBubble(f func()) {
 	if testing.Testing() {
 		panic("sim.InBubble in a test binary: use sim.TestBubble(t)")
 	}
 	hostOnce.Do(startHost)
-	j := bubbleJob{f: f, done: make(chan struct{})}
+	j := &bubbleJob{f: f, done: make(chan struct{})}
 	hostJobs <- j
 	<-j.done
+	if j.panic != nil {
+		panic(j.panic)
+	}
 }
 
 func startHost() {
-	hostJobs = make(chan bubbleJob)
+	hostJobs = make(chan *bubbleJob)
 	// testing.Main parses os.Args unless flags were parsed: parse none, so
 	// the torture command line stays the torture command's own.
 	testing.Init()
@@ -67,6 +73,7 @@ func startHost() {
 		for j := range hostJobs {
 			go func() {
 				defer close(j.done)
+				defer func() { j.panic = recover() }()
 				synctest.Test(t, func(*testing.T) { j.f() })
 			}()
 		}

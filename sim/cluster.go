@@ -68,19 +68,28 @@ func (c *Cluster) boot(id string) (*ares.Server, error) {
 // the scheduler starts.
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.started {
+		c.mu.Unlock()
 		return errors.New("sim: cluster already started")
 	}
-	for _, id := range c.ids {
+	c.started = true
+	servers := make([]*ares.Server, len(c.ids))
+	for i, id := range c.ids {
 		c.disks[id] = NewDisk()
 		s, err := c.boot(id)
 		if err != nil {
+			c.mu.Unlock()
 			return err
 		}
-		c.net.AddServer(id, s)
+		servers[i] = s
 	}
-	c.started = true
+	c.mu.Unlock()
+	// Lock order: Network.mu before Cluster.mu (the scheduler asks the
+	// cluster for quorum sizes while it holds the network's lock), so the
+	// network is never called with c.mu held.
+	for i, id := range c.ids {
+		c.net.AddServer(id, servers[i])
+	}
 	go c.net.Run()
 	return nil
 }
@@ -187,16 +196,22 @@ func (c *Cluster) noteConfig(cfg *ares.Config) {
 	c.configs[cfg.ID] = cfg.Clone()
 }
 
-// quorum is the minimal quorum size of a configuration of n servers:
-// a majority for ABD, ⌈(n+k)/2⌉ for EC.
-func (c *Cluster) quorum(config uint64, n int) int {
+// quorum is the minimal quorum a phase op of configuration config (sent
+// to n servers) waits for: the DAP's quorum for the data phases, a
+// majority for the configuration and consensus phases, and a majority
+// when the configuration is not known here.
+func (c *Cluster) quorum(config uint64, op ares.Op, n int) int {
 	c.mu.Lock()
 	cfg := c.configs[config]
 	c.mu.Unlock()
-	if cfg != nil && cfg.DAP == ares.EC && cfg.N() == n {
-		return (n + cfg.K + 1) / 2
+	if cfg == nil || cfg.N() != n {
+		return n/2 + 1
 	}
-	return n/2 + 1
+	switch op {
+	case ares.OpQueryTag, ares.OpQueryData, ares.OpPutData:
+		return cfg.Quorum()
+	}
+	return cfg.Majority()
 }
 
 // Stop implements harness.Cluster: the scheduler stops; server logs went

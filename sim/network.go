@@ -178,6 +178,7 @@ func (n *Network) Crash(id string) error {
 	ep.up, ep.paused = false, false
 	ep.incarn++
 	n.releaseLocked(id)
+	n.signal() // the scheduler may be parked on an empty queue
 	return nil
 }
 

@@ -47,7 +47,7 @@ func TestSteering(t *testing.T) {
 		for _, s := range servers {
 			n.AddServer(s, echo{s})
 		}
-		n.steer = newSteering(func(uint64, int) int { return 3 })
+		n.steer = newSteering(func(uint64, ares.Op, int) int { return 3 })
 		go n.Run()
 		defer n.Stop()
 		tr := n.Transport("c0")

@@ -13,18 +13,20 @@ import (
 // as little as it can. Two minimal quorums that share one server are where
 // a read misses a write that a bug left on too few servers.
 type steering struct {
-	// quorum returns the minimal quorum size of a configuration with n
-	// servers (majority when the configuration is not known).
-	quorum func(config uint64, n int) int
+	// quorum returns the minimal quorum a phase of op in a configuration
+	// of n servers waits for.
+	quorum func(config uint64, op ares.Op, n int) int
 	last   map[uint64][]string // per configuration, the last quorum let through
 	slow   map[*message]bool
 }
 
-// holdBack is how long the servers outside the chosen quorum wait: longer
-// than a phase takes, shorter than a client's retry interval.
-const holdBack = 40 * time.Millisecond
+// holdBack is how long the requests to servers outside the chosen quorum
+// wait: longer than a round trip of two tail delays (2 x 33 ms), so the
+// quorum always answers first, and shorter than a client's retry interval
+// (200 ms).
+const holdBack = 80 * time.Millisecond
 
-func newSteering(quorum func(uint64, int) int) *steering {
+func newSteering(quorum func(uint64, ares.Op, int) int) *steering {
 	return &steering{quorum: quorum, last: map[uint64][]string{}, slow: map[*message]bool{}}
 }
 
@@ -54,7 +56,7 @@ func (s *steering) plan(n *Network, fresh []*message) {
 		if len(ms) < 3 {
 			continue
 		}
-		q := s.quorum(k.config, len(ms))
+		q := s.quorum(k.config, k.op, len(ms))
 		if q >= len(ms) {
 			continue
 		}

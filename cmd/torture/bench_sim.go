@@ -1,8 +1,8 @@
 package main
 
-// The sim backend in the bench suite: the bug shapes of `bench bugs
-// --backend sim`, and `bench sim`, the simulation's speed beside the local
-// backend's.
+// The sim backend in the bench suite: `bench sim`, the simulation's speed
+// beside the local backend's (the bug shapes of `bench bugs --backend sim`
+// are sim.BugOptions).
 
 import (
 	"context"
@@ -109,6 +109,9 @@ func cmdBenchSim(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	if err != nil {
 		fmt.Fprintf(stderr, "torture bench sim: %v\n", err)
 		code = harness.ExitHarness
+	}
+	if sum.Counts.Error > 0 {
+		code = harness.ExitHarness // a run the harness could not finish
 	}
 	s := &file.Sim
 	s.Runs, s.Workers, s.Cores, s.WallSeconds, s.CPUSeconds = sum.Ran, sum.Workers, sum.Cores, sum.WallSeconds, sum.CPUSeconds

@@ -260,6 +260,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 feed:
 	for i := range cfg.Seeds {
+		if ctx.Err() != nil {
+			break // select would pick at random between the two
+		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
