@@ -8,7 +8,7 @@
 //	torture shrink RUN_DIR        cut a failing run down to a small one that still fails
 //	torture sim --seeds A..B      many seeds of the simulation backend in parallel
 //	torture serve                 browse the run store
-//	torture bench SUITE [flags]   the performance suite: bugs, overhead
+//	torture bench SUITE [flags]   the performance suite: bugs, overhead, sim
 //	torture clean                 kill what earlier runs left behind
 //
 // Exit codes: 0 valid, 1 a violation was found, 2 unknown (the checker gave
@@ -96,7 +96,7 @@ commands:
   shrink RUN_DIR      cut an invalid run down to a small one that still fails (torture shrink --help)
   sim --seeds A..B    run many seeds of the deterministic simulation in parallel (torture sim --help)
   serve               browse the run store over HTTP
-  bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost)
+  bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost), sim (simulation speed)
   clean               kill server processes (and docker resources) of earlier runs
 
 exit codes: 0 valid, 1 violation found, 2 unknown, 3 harness failure or bad command line

@@ -28,7 +28,7 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	seeds := fs.Int("seeds", 0, fmt.Sprintf("seeds tried per candidate (default %d on sim, 1 elsewhere)", shrink.DefaultSeeds))
 	store := fs.String("store", "", "run store for the candidates and the result (default: the original's)")
 	serverBin := fs.String("server-bin", "", "ares-server binary for local and docker runs (default: next to torture, then ./bin)")
-	fs.Usage = func() {
+	usage := func() {
 		fmt.Fprintf(fs.Output(), "usage: torture shrink [--max-runs N] [--tries K] RUN_DIR\n\n"+
 			"Delta-debugs an invalid run: fewer faults, clients, keys and operations, shorter\n"+
 			"delays, each kept while the run stays invalid, every candidate tried with a few\n"+
@@ -36,18 +36,22 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			"with SHRINK.md) that torture rerun reproduces; every other candidate is deleted.\n"+
 			"Sim runs are exact. Local and docker runs are not: a candidate fails if any of\n"+
 			"--tries runs is invalid, and a rerun of the result may pass.\n"+
-			"Exit codes: 0 a smaller failing run was written, 3 the run is not invalid,\n"+
-			"does not fail again, or the harness failed.\n\n")
+			"Exit codes: 0 a smaller failing run was written (and, off the sim, failed again\n"+
+			"on a rerun), 2 interrupted, or a real-backend result that never failed again,\n"+
+			"3 the run is not invalid, does not fail again, or the harness failed.\n\n")
 		fs.PrintDefaults()
 	}
+	fs.Usage = func() {} // --help prints on stdout, below
 	if err := parseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			usage()
 			return 0
 		}
 		return usageError(stdout, err.Error())
 	}
 	if fs.NArg() != 1 || *maxRuns < 1 || *tries < 0 || *seeds < 0 {
-		fs.Usage()
+		usage()
 		return usageError(stdout, "shrink needs one RUN_DIR, --max-runs >= 1, --tries >= 0 and --seeds >= 0")
 	}
 	dir, err := filepath.EvalSymlinks(fs.Arg(0))
@@ -78,5 +82,13 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fmt.Fprintf(stdout, "summary: %s\n", filepath.Join(res.RunDir, shrink.SummaryFile))
 	fmt.Fprintf(stdout, "rerun:   torture rerun %s\n", res.RunDir)
 	fmt.Fprintf(stdout, "SHRUNK run=%s ops=%d runs=%d\n", res.RunDir, res.Ops, res.Runs)
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(stdout, "interrupted: the run above is the smallest found so far")
+		return harness.ExitUnknown
+	case !res.Exact && res.Reproduced == 0:
+		fmt.Fprintln(stdout, "the result never failed again: it may not show the violation")
+		return harness.ExitUnknown
+	}
 	return 0
 }

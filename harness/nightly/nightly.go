@@ -61,7 +61,7 @@ type Matrix struct {
 	// Time and Interval are --time and --nemesis-interval of every run.
 	Time, Interval time.Duration
 	// Extra flags for every torture run (e.g. --clients 5); not for the
-	// sim cell, which runs the sim's own defaults.
+	// sim cell, which runs the sim's defaults in swarm shapes (--swarm).
 	Extra []string
 	// Torture is the torture binary.
 	Torture string
