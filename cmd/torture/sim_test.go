@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -155,6 +156,53 @@ func TestSimTwoProcesses(t *testing.T) {
 			t.Errorf("seed %d: the two processes' histories differ", seed)
 		}
 	}
+}
+
+// TestRerunSimIsExact: torture rerun of a sim run (here a swarm seed with
+// racing reconfigurers and a bug) makes the same history and the same
+// scheduler decisions, in another process.
+func TestRerunSimIsExact(t *testing.T) {
+	needBinaries(t)
+	store := t.TempDir()
+	bin := filepath.Join(binDir, "torture")
+	out, err := exec.Command(bin, "sim", "--seeds", "3", "--swarm", "--keep-all", "--ops", "400",
+		"--server-bug", "no-write-back", "--store", store).Output()
+	if code := exitCode(err); code != harness.ExitValid && code != harness.ExitInvalid {
+		t.Fatalf("torture sim: %v\n%s", err, out)
+	}
+	s := summaryOf(t, string(out))
+	orig := s.Results[0].RunDir
+	out, err = exec.Command(bin, "rerun", orig).CombinedOutput()
+	if code := exitCode(err); code != s.Results[0].Exit {
+		t.Fatalf("rerun exit %d, the run's %d\n%s", code, s.Results[0].Exit, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	again := strings.Fields(lines[len(lines)-1])[1]
+	again = strings.TrimPrefix(again, "run=")
+	for _, f := range []string{harness.HistoryFile, sim.SimFile} {
+		a, err := os.ReadFile(filepath.Join(orig, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(again, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s of the rerun %s differs from %s's", f, again, orig)
+		}
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 func TestBenchBugsSim(t *testing.T) {
