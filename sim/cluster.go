@@ -268,7 +268,7 @@ func (c *Cluster) onLinks(links []nemesis.Link, f func(*link)) error {
 	if err != nil {
 		return err
 	}
-	c.net.Update(ps, f)
+	c.net.update(ps, f)
 	return nil
 }
 

@@ -6,10 +6,8 @@
 package sim
 
 import (
-	"cmp"
 	"container/heap"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -33,7 +31,8 @@ var (
 )
 
 // ErrDown is what a call gets from a server that is not running: the
-// connection is refused at once, as on the other backends.
+// connection is refused, as on the other backends (the refusal comes back
+// after a network delay).
 var ErrDown = errors.New("sim: connection refused")
 
 type pair struct{ client, server string }
@@ -49,70 +48,6 @@ type endpoint struct {
 	up     bool
 	paused bool
 	incarn int // bumped by each crash: replies of an older incarnation are lost
-}
-
-// result is what a waiting Call gets.
-type result struct {
-	resp *ares.Response
-	err  error
-}
-
-// call is one Transport.Call waiting for its reply.
-type call struct {
-	done chan result // buffered: a duplicate's reply is dropped, not blocked on
-	gone bool        // the caller returned (ctx ended); guarded by Network.mu
-}
-
-// message is a request or its reply. Its key (pair, seq, reply, copy) is
-// the same in every replay: the sends of one client to one server follow
-// the client's program order, whatever order racing goroutines reach the
-// network in.
-type message struct {
-	p      pair
-	seq    uint64
-	reply  bool
-	copy   int
-	req    *ares.Request
-	res    result
-	call   *call
-	incarn int // reply: the server incarnation that produced it
-	at     time.Time
-	idx    int // heap index
-}
-
-func (m *message) less(o *message) int {
-	if c := m.at.Compare(o.at); c != 0 {
-		return c
-	}
-	return keyCmp(m, o)
-}
-
-func keyCmp(m, o *message) int {
-	return cmp.Or(cmp.Compare(m.p.client, o.p.client), cmp.Compare(m.p.server, o.p.server),
-		cmp.Compare(m.seq, o.seq), boolCmp(m.reply, o.reply), cmp.Compare(m.copy, o.copy))
-}
-
-func boolCmp(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
-}
-
-type queue []*message
-
-func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, j int) bool { return q[i].less(q[j]) < 0 }
-func (q queue) Swap(i, j int)      { q[i], q[j] = q[j], q[i]; q[i].idx = i; q[j].idx = j }
-func (q *queue) Push(x any)        { m := x.(*message); m.idx = len(*q); *q = append(*q, m) }
-func (q *queue) Pop() any {
-	old := *q
-	m := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return m
 }
 
 // Stats count what the scheduler did; Hash folds every delivery decision
@@ -242,8 +177,8 @@ func (n *Network) link(p pair) *link {
 	return l
 }
 
-// Update changes the links between clients and servers under one lock.
-func (n *Network) Update(pairs []pair, f func(*link)) {
+// update changes the links between clients and servers under one lock.
+func (n *Network) update(pairs []pair, f func(*link)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range pairs {
@@ -472,21 +407,6 @@ func (n *Network) delay() time.Duration {
 		d = 3*time.Millisecond + time.Duration(n.rng.Int64N(int64(30*time.Millisecond)))
 	}
 	return max(d, minDelay)
-}
-
-// hashLocked folds a delivery decision into the run's decision hash.
-func (n *Network) hashLocked(m *message) {
-	var b [96]byte
-	k := append(b[:0], m.p.client...)
-	k = append(k, '>')
-	k = append(k, m.p.server...)
-	k = binary.LittleEndian.AppendUint64(k, m.seq)
-	k = binary.LittleEndian.AppendUint64(k, uint64(m.at.UnixNano()))
-	k = append(k, byte(m.copy))
-	if m.reply {
-		k = append(k, 1)
-	}
-	n.hash.Write(k)
 }
 
 // deliverLocked hands a request to its server (the handler runs with

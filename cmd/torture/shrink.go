@@ -15,11 +15,6 @@ import (
 	"github.com/ares-torture/torture/shrink"
 )
 
-// shrinkBubble hosts the candidates' bubbles; nil leaves it to the sim
-// backend. Tests set it, as a test binary hosts bubbles under its own
-// *testing.T.
-var shrinkBubble func(f func())
-
 func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("torture shrink", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -67,7 +62,7 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stdout, err.Error())
 	}
 	res, err := shrink.Shrink(ctx, dir, shrink.Options{Store: *store, MaxRuns: *maxRuns, Tries: *tries, Seeds: *seeds,
-		ServerBin: bin, Log: stdout, Bubble: shrinkBubble})
+		ServerBin: bin, Log: stdout, Bubble: simBubble})
 	if err != nil {
 		fmt.Fprintf(stderr, "torture shrink: %v\n", err)
 		o := &harness.Outcome{Code: harness.ExitHarness, RunDir: dir, Verdict: "error", Reason: err.Error()}

@@ -18,9 +18,9 @@ import (
 	"github.com/ares-torture/torture/sim"
 )
 
-// simBubble hosts the runs' bubbles; nil leaves it to the sim backend
-// (sim.InBubble). Tests set it, since a test binary hosts bubbles under
-// its own *testing.T.
+// simBubble hosts the bubbles of every sim run a command makes (sim,
+// shrink, bench); nil leaves it to the sim backend (sim.InBubble). Tests
+// set it, since a test binary hosts bubbles under its own *testing.T.
 var simBubble func(f func())
 
 func simUsage(fs *flag.FlagSet) func() {
