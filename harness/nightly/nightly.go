@@ -19,7 +19,6 @@ package nightly
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,12 +26,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ares-torture/torture/checker"
@@ -338,27 +335,11 @@ func (m *Matrix) runCell(ctx context.Context, c Cell, log *slog.Logger) Result {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := m.Args(c)
-	cmd := exec.CommandContext(rctx, m.Torture, args...)
-	// SIGINT first, so that torture stops its cluster and checks what it
-	// has; SIGKILL only if it does not finish.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	cmd.WaitDelay = 90 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
 	t0 := time.Now()
-	err := cmd.Run()
-	r := Result{Cell: c, Duration: time.Since(t0)}
+	out, code, err := m.torture(rctx, args)
+	r := Result{Cell: c, Duration: time.Since(t0), Code: code}
 	log.Debug("torture run", "args", args, "err", err)
-	r.Code = exitHarness
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		r.Code = 0
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		r.Code = ee.ExitCode()
-	}
-	r.RunDir, r.Line, r.Reason, r.Ops = parseOutput(out.String())
+	r.RunDir, r.Line, r.Reason, r.Ops = parseOutput(out)
 	var res *checker.Result
 	if r.RunDir != "" {
 		if x, err := checker.ReadResult(r.RunDir); err == nil {
@@ -367,7 +348,7 @@ func (m *Matrix) runCell(ctx context.Context, c Cell, log *slog.Logger) Result {
 	}
 	// The verdict line cuts long reasons: the checker's whole reason is in
 	// results.json, and a harness error beside the verdict in the log.
-	r.HarnessError = harnessError(out.String(), r.Reason)
+	r.HarnessError = harnessError(out, r.Reason)
 	if before, _, ok := strings.Cut(r.Reason, "; harness error: "); ok {
 		r.Reason = before
 	}
@@ -405,7 +386,7 @@ func (m *Matrix) runCell(ctx context.Context, c Cell, log *slog.Logger) Result {
 	if r.Code != exitValid {
 		// Keep the tail of the output with the failure, for the log.
 		if r.RunDir != "" {
-			_ = os.WriteFile(filepath.Join(r.RunDir, "nightly-output.txt"), out.Bytes(), 0o644)
+			_ = os.WriteFile(filepath.Join(r.RunDir, "nightly-output.txt"), []byte(out), 0o644)
 		}
 	}
 	return r

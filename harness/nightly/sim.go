@@ -226,6 +226,8 @@ func (m *Matrix) shrinkSeeds(ctx context.Context, failing []simrun.SeedResult, l
 // takes too long.
 func (m *Matrix) torture(ctx context.Context, args []string) (string, int, error) {
 	cmd := exec.CommandContext(ctx, m.Torture, args...)
+	// SIGINT first, so that torture stops its cluster and checks what it
+	// has; SIGKILL only if it does not finish.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 90 * time.Second
 	var out bytes.Buffer
