@@ -41,12 +41,18 @@ func runHistory(t *testing.T, o harness.Options) (*harness.Outcome, []history.Op
 // survives kills (the page cache keeps its writes) and loses acknowledged
 // writes to power losses, which the checkers report. Decided by seed: the
 // runs are exact, so these verdicts are too.
+//
+// Under kills and on correct servers the verdict can only be valid, so
+// those hold for every seed; catching the bug is counted over the seeds
+// with a margin (8 of 8 when written), so that a change of schedule does
+// not break the test.
 func TestPowerLossCatchesNoSync(t *testing.T) {
-	lost := false
-	for seed := int64(1); seed <= 3; seed++ {
+	lost, caught := false, 0
+	const seeds = 4
+	for seed := int64(1); seed <= seeds; seed++ {
 		out, _ := runHistory(t, small(t, "power", "no-sync", seed))
-		if out.Verdict != "invalid" {
-			t.Errorf("no-sync under power losses, seed %d: %s (%s)", seed, out.Verdict, out.Reason)
+		if out.Verdict == "invalid" {
+			caught++
 		}
 		lost = lost || strings.Contains(out.Reason, "durability")
 		if out, _ := runHistory(t, small(t, "kill", "no-sync", seed)); out.Verdict != "valid" {
@@ -56,8 +62,11 @@ func TestPowerLossCatchesNoSync(t *testing.T) {
 			t.Errorf("correct servers under power losses, seed %d: %s (%s)", seed, out.Verdict, out.Reason)
 		}
 	}
+	if caught < seeds-1 {
+		t.Errorf("no-sync caught in %d of %d seeds under power losses, want at least %d", caught, seeds, seeds-1)
+	}
 	if !lost {
-		t.Error("the durability checker reported no lost acknowledged write in 3 seeds")
+		t.Errorf("the durability checker reported no lost acknowledged write in %d seeds", seeds)
 	}
 }
 
