@@ -127,3 +127,28 @@ func TestReconfigurersRace(t *testing.T) {
 	}
 	t.Logf("%d reconfigurations started while another ran; %d installed", overlaps, ok)
 }
+
+// TestReconfigurerCrash: a crash can hit a reconfigurer in the middle of a
+// reconfiguration (its stop line says so), the reconfigurer comes back as
+// a new client, and the run stays valid.
+func TestReconfigurerCrash(t *testing.T) {
+	crashed := 0
+	for seed := int64(1); seed <= 3 && crashed == 0; seed++ {
+		o := small(t, "crash,reconfig", "", seed)
+		o.Reconfigurers = 3
+		out, ops := runHistory(t, o)
+		if out.Verdict != "valid" {
+			t.Fatalf("seed %d: verdict %s: %s", seed, out.Verdict, out.Reason)
+		}
+		for _, op := range ops {
+			if op.Type == history.Nemesis && op.Fault == "reconfig" && op.F == history.FStop &&
+				strings.Contains(op.Error, harness.ErrCrashed.Error()) {
+				crashed++
+			}
+		}
+	}
+	if crashed == 0 {
+		t.Fatal("no reconfiguration was cut short by a crash in 3 seeds")
+	}
+	t.Logf("%d reconfigurations cut short by a crash", crashed)
+}
