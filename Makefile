@@ -69,11 +69,18 @@ clean: ## remove built files
 
 TORTURE_FLAGS ?= --time 30s --nemesis all --nemesis-interval 3s
 
-.PHONY: torture e2e bench
+.PHONY: torture e2e bench bench-sim sim
 
-bench: build ## torture bench: the harness's cost (overhead) and the time each --server-bug takes to be found (bugs, 10 seeds)
+bench: build ## torture bench: the harness's cost (overhead) and the time each --server-bug takes to be found (bugs, 10 seeds, local and sim)
 	$(BIN)/torture bench overhead
 	$(BIN)/torture bench bugs --seeds 10
+	$(BIN)/torture bench bugs --backend sim --seeds 10
+
+bench-sim: build ## the simulation's speed: 1,000 sim runs of 1,000 operations under every fault, beside the local backend's ops/s (~10 min)
+	$(BIN)/torture bench sim --runs 1000
+
+sim: build ## 200 seeds of the deterministic simulation backend in swarm shapes; failing runs kept with their rerun command
+	$(BIN)/torture sim --seeds 1..200 --swarm
 
 torture: build ## a ~30 s torture run on the local backend, every fault; ends with the verdict and the report path
 	$(BIN)/torture run $(TORTURE_FLAGS)
