@@ -261,3 +261,14 @@ func TestBenchSim(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func TestBackendArg(t *testing.T) {
+	for args, want := range map[string]string{
+		"--backend sim --ops 5": "sim", "-backend=sim": "sim", "--time 1s --backend=docker": "docker",
+		"--ops 5": "", "--backend": "", "sim --backend-x sim": "",
+	} {
+		if got := backendArg(strings.Fields(args)); got != want {
+			t.Errorf("backendArg(%q) = %q, want %q", args, got, want)
+		}
+	}
+}
