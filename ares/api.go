@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Bug names a protocol bug that can be switched on to show the checker
@@ -84,6 +86,8 @@ type ServerOptions struct {
 	MaxReplyBytes int64
 	Bug           Bug
 	Logger        *slog.Logger
+	// Tracer receives a span per request handled (trace.go); nil: none.
+	Tracer trace.Tracer
 }
 
 // DefaultMaxReplyBytes keeps a reply for one object of δ+1 elements of a
@@ -110,6 +114,8 @@ type ClientOptions struct {
 	DecodeRetries int
 	Bug           Bug
 	Logger        *slog.Logger
+	// Tracer receives the client's spans (trace.go); nil: none.
+	Tracer trace.Tracer
 	// Rand is the source of the client's random choices (writer id
 	// suffixes, Paxos back-off). Nil is crypto/rand; a seeded source makes
 	// a run under a deterministic scheduler repeatable.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // seq is a client's cseq: configurations in index order with their status.
@@ -69,9 +71,10 @@ func (s *seq) add(x NextC) bool {
 // may be called from several goroutines, at most one operation per key at a
 // time.
 type Client struct {
-	opts ClientOptions
-	wid  string
-	log  *slog.Logger
+	opts   ClientOptions
+	wid    string
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	ballot atomic.Uint64 // the last Paxos ballot number used
 
@@ -113,7 +116,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, log: opts.Logger, wid: wid, issued: map[string]uint64{}}
+	c := &Client{opts: opts, log: opts.Logger, tracer: tracerOr(opts.Tracer), wid: wid, issued: map[string]uint64{}}
 	c.seq = seq{{Cfg: opts.Initial.Clone(), Status: Finalized}}
 	return c, nil
 }
@@ -161,7 +164,7 @@ func (c *Client) Renew() (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Client{opts: c.opts, log: c.log, wid: wid, issued: map[string]uint64{}}
+	n := &Client{opts: c.opts, log: c.log, tracer: c.tracer, wid: wid, issued: map[string]uint64{}}
 	c.mu.Lock()
 	n.seq, n.gcBelow = c.seq.clone(), c.gcBelow
 	c.mu.Unlock()
@@ -307,6 +310,13 @@ func (c *Client) Read(ctx context.Context, key string) ([]byte, error) {
 
 // WriteInfo stores value under key and reports what the write learned.
 func (c *Client) WriteInfo(ctx context.Context, key string, value []byte) (OpInfo, error) {
+	ctx, span := c.opSpan(ctx, "write", AttrKey.String(key))
+	info, err := c.writeInfo(ctx, key, value)
+	endOp(span, info, err)
+	return info, err
+}
+
+func (c *Client) writeInfo(ctx context.Context, key string, value []byte) (OpInfo, error) {
 	s := c.snapshot()
 	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	tr := newTrace()
@@ -355,6 +365,13 @@ func (c *Client) nextTag(key string, tmax Tag) Tag {
 // ReadInfo returns the value of key (nil for the initial value) and what
 // the read learned.
 func (c *Client) ReadInfo(ctx context.Context, key string) ([]byte, OpInfo, error) {
+	ctx, span := c.opSpan(ctx, "read", AttrKey.String(key))
+	v, info, err := c.readInfo(ctx, key)
+	endOp(span, info, err)
+	return v, info, err
+}
+
+func (c *Client) readInfo(ctx context.Context, key string) ([]byte, OpInfo, error) {
 	s := c.snapshot()
 	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	tr := newTrace()

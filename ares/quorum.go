@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrUnavailable is wrapped by the errors of phases that no quorum
@@ -71,6 +73,16 @@ func (c *Client) quorum(ctx context.Context, cfg *Config, op Op, need int, build
 	if need > n {
 		need = n
 	}
+	ctx, span := c.tracer.Start(ctx, phaseName(op), trace.WithAttributes(AttrConfig.Int64(int64(cfg.ID)), AttrNeed.Int(need)))
+	got, err := c.gather(ctx, cfg, op, need, build)
+	span.SetAttributes(AttrGot.Int(len(got)))
+	endSpan(span, err)
+	return got, err
+}
+
+// gather is quorum's work, under the phase's span.
+func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build func(i int) *Request) ([]*Response, error) {
+	n := cfg.N()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan reply, n)
@@ -118,7 +130,10 @@ func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Reques
 		r := *req
 		r.ID = reqIDs.Add(1)
 		actx, cancel := context.WithTimeout(ctx, wait)
+		actx, span := c.tracer.Start(actx, "call", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(AttrServer.String(to.ID), AttrAttempt.Int(attempt)))
 		resp, err := c.opts.Transport.Call(actx, to, &r)
+		endSpan(span, err)
 		cancel()
 		if err == nil && resp != nil && resp.ID != 0 && resp.ID != r.ID {
 			err = fmt.Errorf("reply %d to request %d", resp.ID, r.ID)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Reconfig moves the system to a configuration with target's servers and
@@ -13,6 +15,16 @@ import (
 // A reconfigurer whose proposal loses the consensus installs and finalizes
 // the winner, then tries its own again.
 func (c *Client) Reconfig(ctx context.Context, target *Config) (*Config, error) {
+	ctx, span := c.opSpan(ctx, "reconfig")
+	d, err := c.reconfig(ctx, target)
+	if d != nil {
+		span.SetAttributes(AttrConfig.Int64(int64(d.ID)))
+	}
+	endSpan(span, err)
+	return d, err
+}
+
+func (c *Client) reconfig(ctx context.Context, target *Config) (*Config, error) {
 	if target == nil {
 		return nil, errors.New("reconfig: no target configuration")
 	}
@@ -89,7 +101,9 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) 
 	last := s.last()
 	proposal := want.Clone()
 	proposal.ID = last.ID + 1
-	d, err := c.propose(ctx, last, proposal)
+	pctx, span := c.tracer.Start(ctx, "consensus", trace.WithAttributes(AttrConfig.Int64(int64(last.ID))))
+	d, err := c.propose(pctx, last, proposal)
+	endSpan(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("consensus on configuration %d: %w", last.ID, err)
 	}
@@ -97,14 +111,19 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) 
 		return nil, fmt.Errorf("install %s: %w", d, err)
 	}
 	s.add(NextC{Cfg: d, Status: Pending})
-	superseded, err := c.updateConfig(ctx, &s, d)
+	uctx, span := c.tracer.Start(ctx, "update-config", trace.WithAttributes(AttrConfig.Int64(int64(d.ID))))
+	superseded, err := c.updateConfig(uctx, &s, d)
+	endSpan(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("transfer state to %s: %w", d, err)
 	}
 	if superseded || !finalize {
 		return d, nil
 	}
-	if err := c.putConfig(ctx, last, NextC{Cfg: d, Status: Finalized}, false); err != nil {
+	fctx, span := c.tracer.Start(ctx, "finalize", trace.WithAttributes(AttrConfig.Int64(int64(d.ID))))
+	err = c.putConfig(fctx, last, NextC{Cfg: d, Status: Finalized}, false)
+	endSpan(span, err)
+	if err != nil {
 		return nil, fmt.Errorf("finalize %s: %w", d, err)
 	}
 	s.add(NextC{Cfg: d, Status: Finalized})

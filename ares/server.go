@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxTagOnly bounds the tag-only entries an EC object keeps beside its δ+1
@@ -32,6 +34,7 @@ type Server struct {
 	bug      Bug
 	st       Storage
 	log      *slog.Logger
+	tracer   trace.Tracer
 
 	mu   sync.Mutex
 	cfgs map[uint64]*cfgState
@@ -106,7 +109,8 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 	if opts.MaxReplyBytes <= 0 {
 		opts.MaxReplyBytes = DefaultMaxReplyBytes
 	}
-	s := &Server{id: opts.ID, delta: opts.Delta, maxReply: opts.MaxReplyBytes, bug: opts.Bug, st: st, log: opts.Logger, cfgs: map[uint64]*cfgState{}}
+	s := &Server{id: opts.ID, delta: opts.Delta, maxReply: opts.MaxReplyBytes, bug: opts.Bug, st: st, log: opts.Logger,
+		tracer: tracerOr(opts.Tracer), cfgs: map[uint64]*cfgState{}}
 	err := st.Scan("c/", func(key string, val []byte) error {
 		var id uint64
 		if _, err := fmt.Sscanf(key, "c/%016x", &id); err != nil {
@@ -201,6 +205,14 @@ func (s *Server) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("nil request")
 	}
+	_, span := s.tracer.Start(ctx, "handle "+phaseName(req.Op), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(AttrServer.String(s.id), AttrConfig.Int64(int64(req.Config))))
+	resp, err := s.handle(ctx, req)
+	endSpan(span, err)
+	return resp, err
+}
+
+func (s *Server) handle(ctx context.Context, req *Request) (*Response, error) {
 	cs := s.cfg(req.Config)
 	resp := &Response{ID: req.ID, From: s.id}
 	var err error
