@@ -133,6 +133,12 @@ func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Reques
 		actx, span := c.tracer.Start(actx, "call", trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(AttrServer.String(to.ID), AttrAttempt.Int(attempt)))
 		resp, err := c.opts.Transport.Call(actx, to, &r)
+		if err != nil && ctx.Err() != nil {
+			// The phase ended (its quorum answered, or the operation
+			// gave up): this call was abandoned, not failed.
+			span.SetAttributes(AttrAbandoned.Bool(true))
+			err = nil
+		}
 		endSpan(span, err)
 		cancel()
 		if err == nil && resp != nil && resp.ID != 0 && resp.ID != r.ID {

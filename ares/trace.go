@@ -31,6 +31,8 @@ const (
 	AttrGot     = attribute.Key("ares.quorum.got")
 	AttrTag     = attribute.Key("ares.tag")
 	AttrConfigs = attribute.Key("ares.configs")
+	// AttrAbandoned marks a call still open when its phase ended.
+	AttrAbandoned = attribute.Key("ares.abandoned")
 )
 
 func tracerOr(t trace.Tracer) trace.Tracer {

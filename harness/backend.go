@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ares-torture/torture/ares"
 )
 
@@ -25,6 +27,9 @@ type ClusterConfig struct {
 	ServerBug ares.Bug
 	Seed      int64
 	Logger    *slog.Logger
+	// Tracer receives the spans of the clients (and servers) that run in
+	// this process; nil: none.
+	Tracer trace.Tracer
 }
 
 // Backend builds clusters of one kind and cleans up after earlier runs.

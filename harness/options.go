@@ -91,6 +91,11 @@ type Options struct {
 	Name      string `json:"name"`
 	PB        bool   `json:"pb"`
 	GC        bool   `json:"gc"`
+	// Trace writes OpenTelemetry spans of every operation, phase and
+	// request into RUN_DIR/traces/ (OTLP JSON) and the report's "where the
+	// time goes"; OTLPEndpoint also sends them to a collector.
+	Trace        bool   `json:"trace"`
+	OTLPEndpoint string `json:"otlp_endpoint,omitempty"`
 	// ServerBin is the ares-server binary of the local backend. It is
 	// recorded but a rerun looks the binary up again.
 	ServerBin string `json:"server_bin,omitempty"`
@@ -119,6 +124,7 @@ func DefaultOptions() Options {
 		Store:           "runs",
 		PB:              true,
 		GC:              true,
+		Trace:           true,
 	}
 }
 

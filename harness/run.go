@@ -161,6 +161,10 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	if bubble == nil {
 		bubble = backend.Bubble
 	}
+	tp, err := startTracing(ctx, opts, runDir, bubble != nil)
+	if err != nil {
+		return failed(runDir, Counts{}, err)
+	}
 	var (
 		rec         *Recorder
 		harnessErr  error
@@ -206,7 +210,7 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		}
 		r.stage.Store("starting")
 		harnessErr = r.drive(dctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
-			ServerBug: serverBug, Seed: opts.Seed, Logger: log})
+			ServerBug: serverBug, Seed: opts.Seed, Logger: log, Tracer: tp.tracer()})
 		// Every client has returned, so every operation has its completion:
 		// the history is whole, and says so (the checker calls a history
 		// without this line cut short). The line also carries what only the
@@ -240,6 +244,7 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	if err := hw.Close(); err != nil && harnessErr == nil {
 		harnessErr = fmt.Errorf("close history: %w", err)
 	}
+	tp.finish(context.WithoutCancel(ctx), env.Out, log)
 	if err := rec.Err(); err != nil && harnessErr == nil {
 		harnessErr = err
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/nemesis"
@@ -27,6 +29,7 @@ type Cluster struct {
 	log    *slog.Logger
 	seed   int64
 	runDir string
+	tracer trace.Tracer
 	bug    ares.Bug
 	ids    []string
 
@@ -49,7 +52,7 @@ func NewCluster(cfg harness.ClusterConfig) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, runDir: cfg.RunDir, bug: cfg.ServerBug,
+	c := &Cluster{net: NewNetwork(uint64(cfg.Seed)), log: log, seed: cfg.Seed, runDir: cfg.RunDir, tracer: cfg.Tracer, bug: cfg.ServerBug,
 		disks: map[string]*Disk{}, configs: map[uint64]*ares.Config{}, byName: map[string]*client{}}
 	for i := 0; i < cfg.Pool; i++ {
 		c.ids = append(c.ids, fmt.Sprintf("s%d", i))
@@ -61,7 +64,7 @@ func NewCluster(cfg harness.ClusterConfig) (*Cluster, error) {
 func (c *Cluster) Network() *Network { return c.net }
 
 func (c *Cluster) boot(id string) (*ares.Server, error) {
-	return ares.NewServer(c.disks[id], ares.ServerOptions{ID: id, Bug: c.bug, Logger: c.log.With("server", id)})
+	return ares.NewServer(c.disks[id], ares.ServerOptions{ID: id, Bug: c.bug, Logger: c.log.With("server", id), Tracer: c.tracer})
 }
 
 // Start implements harness.Cluster: every server boots on an empty disk and
@@ -158,7 +161,7 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 func (c *Cluster) newClient(name string, spec harness.ClientSpec) (harness.Client, error) {
 	ac, err := ares.NewClient(ares.ClientOptions{
 		ID: name, Initial: spec.Initial, Transport: c.net.Transport(name),
-		PB: spec.PB, GC: spec.GC, Bug: spec.Bug, Logger: c.log.With("client", name),
+		PB: spec.PB, GC: spec.GC, Bug: spec.Bug, Logger: c.log.With("client", name), Tracer: c.tracer,
 		Rand: c.newRand(name),
 	})
 	if err != nil {

@@ -1,7 +1,9 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,4 +153,28 @@ func TestReconfigurerCrash(t *testing.T) {
 		t.Fatal("no reconfiguration was cut short by a crash in 3 seeds")
 	}
 	t.Logf("%d reconfigurations cut short by a crash", crashed)
+}
+
+// TestTracingLeavesTheRunAlone: with tracing on, a sim run writes its
+// spans and where the time goes into traces/, and its history is the one
+// it has with tracing off: spans must not change what is simulated.
+func TestTracingLeavesTheRunAlone(t *testing.T) {
+	o := small(t, "kill,partition", "", 5)
+	out, _ := runHistory(t, o)
+	o.Trace = true
+	traced, _ := runHistory(t, o)
+	a, _ := os.ReadFile(filepath.Join(out.RunDir, harness.HistoryFile))
+	b, _ := os.ReadFile(filepath.Join(traced.RunDir, harness.HistoryFile))
+	if !bytes.Equal(a, b) {
+		t.Fatal("tracing changed the history")
+	}
+	sum, err := os.ReadFile(filepath.Join(traced.RunDir, harness.TracesDir, "summary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"read: ", "write: ", "put-data", "slowest write:", "handle put-data"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary.txt lacks %q:\n%.2000s", want, sum)
+		}
+	}
 }

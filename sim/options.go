@@ -21,6 +21,9 @@ func DefaultOptions() harness.Options {
 	o.Time = harness.Duration(30 * time.Second)
 	o.Nemesis = "all"
 	o.Reconfigurers = 2
+	// Spans cost CPU that a thousand seeds feel, and simulated durations
+	// say nothing of where real time goes: on only when asked.
+	o.Trace = false
 	o.NemesisInterval = harness.Duration(10 * time.Millisecond)
 	o.OpTimeout = harness.Duration(time.Second)
 	o.Settle = harness.Duration(100 * time.Millisecond)

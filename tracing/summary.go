@@ -156,7 +156,7 @@ func Summarize(spans []*Span) []OpTimes {
 // tree writes s and its descendants, indented, with their offsets from t0.
 func tree(b *strings.Builder, s *Span, t0 time.Time, depth int) {
 	fmt.Fprintf(b, "%s%s +%v %v", strings.Repeat("  ", depth), s.Name, s.Start.Sub(t0).Round(time.Microsecond), s.Duration().Round(time.Microsecond))
-	for _, k := range []string{"ares.key", "ares.server", "ares.config", "ares.attempt"} {
+	for _, k := range []string{"ares.key", "ares.server", "ares.config", "ares.attempt", "ares.abandoned"} {
 		if v, ok := s.Attrs[k]; ok {
 			fmt.Fprintf(b, " %s=%s", strings.TrimPrefix(k, "ares."), v)
 		}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/nemesis"
@@ -35,6 +37,8 @@ type Options struct {
 	// them then); for measuring what the proxies cost.
 	Direct bool
 	Logger *slog.Logger
+	// Tracer receives the in-process clients' spans; nil: none.
+	Tracer trace.Tracer
 	// NewTransport builds a client transport that dials route(addr) in
 	// place of a server's addr. Nil means the gRPC transport.
 	NewTransport func(route func(addr string) string) (ares.Transport, io.Closer, error)
@@ -229,6 +233,7 @@ func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(str
 		GC:        spec.GC,
 		Bug:       spec.Bug,
 		Logger:    c.log.With("client", name),
+		Tracer:    c.opts.Tracer,
 	})
 	if err != nil {
 		closer.Close()
