@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ares-torture/torture/ares"
 )
 
@@ -35,7 +37,8 @@ type message struct {
 	req    *ares.Request
 	res    result
 	call   *call
-	incarn int // reply: the server incarnation that produced it
+	span   trace.SpanContext // the caller's, carried to the server as over gRPC
+	incarn int               // reply: the server incarnation that produced it
 	at     time.Time
 	idx    int // heap index
 }

@@ -18,6 +18,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ares-torture/torture/ares"
 )
 
@@ -229,7 +231,7 @@ func (t *transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (
 	}
 	p := pair{t.client, to.ID}
 	n.seq[p]++
-	n.fresh = append(n.fresh, &message{p: p, seq: n.seq[p], req: req, call: c})
+	n.fresh = append(n.fresh, &message{p: p, seq: n.seq[p], req: req, call: c, span: trace.SpanContextFromContext(ctx)})
 	n.signal()
 	n.mu.Unlock()
 	select {
@@ -440,7 +442,7 @@ func (n *Network) deliverLocked(m *message) {
 		// goroutine per request was a tenth of a run's CPU.
 		h, incarn := ep.h, ep.incarn
 		n.mu.Unlock()
-		resp, err := h.Handle(context.Background(), m.req)
+		resp, err := h.Handle(trace.ContextWithSpanContext(context.Background(), m.span), m.req)
 		n.mu.Lock()
 		n.fresh = append(n.fresh, &message{p: m.p, seq: m.seq, reply: true, copy: m.copy, res: result{resp, err}, call: m.call, incarn: incarn})
 		return

@@ -172,6 +172,8 @@ func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.StringVar(&o.Name, "name", o.Name, "test name, the run store folder (default: derived from the options)")
 	fs.BoolVar(&o.PB, "pb", o.PB, "ARES II piggyback (--pb=false to switch off)")
 	fs.BoolVar(&o.GC, "gc", o.GC, "ARES II garbage collection of old configurations (--gc=false to switch off)")
+	fs.BoolVar(&o.Trace, "trace", o.Trace, "OpenTelemetry spans of every operation, phase and request into RUN_DIR/traces/ (OTLP JSON), and where the time goes (--trace=false to switch off; the sim's default is off)")
+	fs.StringVar(&o.OTLPEndpoint, "otlp-endpoint", o.OTLPEndpoint, "also send the spans to this OTLP/HTTP collector (host:port or URL)")
 	fs.StringVar(&o.ServerBin, "server-bin", o.ServerBin, "ares-server binary (default: next to torture, then ./bin)")
 }
 
