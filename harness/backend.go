@@ -30,6 +30,9 @@ type ClusterConfig struct {
 	// Tracer receives the spans of the clients (and servers) that run in
 	// this process; nil: none.
 	Tracer trace.Tracer
+	// TraceDir, when set, is where processes of the backend's own (the
+	// servers) write their spans, one OTLP JSON file each.
+	TraceDir string
 }
 
 // Backend builds clusters of one kind and cleans up after earlier runs.

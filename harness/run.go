@@ -210,7 +210,7 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		}
 		r.stage.Store("starting")
 		harnessErr = r.drive(dctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
-			ServerBug: serverBug, Seed: opts.Seed, Logger: log, Tracer: tp.tracer()})
+			ServerBug: serverBug, Seed: opts.Seed, Logger: log, Tracer: tp.tracer(), TraceDir: tp.fileDir()})
 		// Every client has returned, so every operation has its completion:
 		// the history is whole, and says so (the checker calls a history
 		// without this line cut short). The line also carries what only the

@@ -22,8 +22,9 @@ const TracesDir = "traces"
 
 // runTracing is a run's tracer provider; nil when the run does not trace.
 type runTracing struct {
-	p   *tracing.Provider
-	dir string
+	p     *tracing.Provider
+	dir   string
+	files bool // spans go to files in dir
 }
 
 // startTracing starts the controller's tracing when opts ask for it.
@@ -45,7 +46,7 @@ func startTracing(ctx context.Context, opts Options, runDir string, sync bool) (
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	return &runTracing{p: p, dir: dir}, nil
+	return &runTracing{p: p, dir: dir, files: opts.Trace}, nil
 }
 
 // tracer is nil for a run without tracing.
@@ -54,6 +55,15 @@ func (t *runTracing) tracer() trace.Tracer {
 		return nil
 	}
 	return t.p.Tracer()
+}
+
+// fileDir is where other processes of the run write their spans ("" when
+// spans go to no file).
+func (t *runTracing) fileDir() string {
+	if t == nil || !t.files {
+		return ""
+	}
+	return t.dir
 }
 
 // finish flushes the spans and writes where the time goes into

@@ -27,9 +27,10 @@ type FileExporter struct {
 	w  *bufio.Writer
 }
 
-// NewFileExporter creates path (its directory must exist).
+// NewFileExporter appends to path, created if missing (its directory must
+// exist): a restarted process adds to its earlier spans.
 func NewFileExporter(path string) (*FileExporter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
 	"github.com/ares-torture/torture/ares/store"
+	"github.com/ares-torture/torture/tracing"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -37,6 +39,8 @@ type config struct {
 	maxReply         int64
 	bug              ares.Bug
 	logLevel         slog.Level
+	traceFile        string
+	otlpEndpoint     string
 }
 
 func main() {
@@ -60,6 +64,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 		"values one reply carries at most (the newest value of an object always goes); a state transfer pages at it. Keep it under the 256 MiB gRPC message limit")
 	fs.StringVar(&bug, "bug", "", "switch on a named protocol bug (for checker demos): "+bugNames())
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.traceFile, "trace-file", "", "append OpenTelemetry spans of every request handled to this OTLP JSON file")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "send the spans to this OTLP/HTTP collector (host:port or URL)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	// flag would print the whole usage on every error; errors get one
 	// line instead, and the usage only on --help.
@@ -159,7 +165,22 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 			log.Error("close store", "err", err)
 		}
 	}()
-	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, MaxReplyBytes: c.maxReply, Bug: c.bug, Logger: log})
+	var tracer trace.Tracer
+	if c.traceFile != "" || c.otlpEndpoint != "" {
+		tp, err := tracing.New(ctx, tracing.Options{File: c.traceFile, Endpoint: c.otlpEndpoint, Service: "ares-server " + c.id})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Error("flush spans", "err", err)
+			}
+		}()
+		tracer = tp.Tracer()
+	}
+	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, MaxReplyBytes: c.maxReply, Bug: c.bug, Logger: log, Tracer: tracer})
 	if err != nil {
 		return fmt.Errorf("load state from %s: %w", c.data, err)
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Tracer receives the in-process clients' spans; nil: none.
 	Tracer trace.Tracer
+	// TraceDir, when set, gets each server's spans (<id>.json).
+	TraceDir string
 	// NewTransport builds a client transport that dials route(addr) in
 	// place of a server's addr. Nil means the gRPC transport.
 	NewTransport func(route func(addr string) string) (ares.Transport, io.Closer, error)
@@ -111,6 +113,7 @@ func New(opts Options) (*Cluster, error) {
 			argsFor: serverArgs,
 		}
 		s.dir = filepath.Join(runDir, harness.NodesDir, s.id)
+		s.trace = traceFile(opts.TraceDir, s.id)
 		c.servers = append(c.servers, s)
 		c.byID[s.id] = s
 	}

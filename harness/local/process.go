@@ -31,6 +31,7 @@ type server struct {
 	dir     string // RUN_DIR/nodes/<id>
 	bin     string
 	bug     string
+	trace   string // --trace-file, or ""
 	runDir  string
 	logger  *slog.Logger
 	argsFor func(s *server) []string

@@ -19,7 +19,7 @@ func init() {
 	harness.RegisterBackend("local", harness.Backend{
 		New: func(ctx context.Context, cfg harness.ClusterConfig) (harness.Cluster, error) {
 			return New(Options{RunDir: cfg.RunDir, Pool: cfg.Pool, ServerBin: cfg.ServerBin,
-				ServerBug: cfg.ServerBug, Logger: cfg.Logger, Tracer: cfg.Tracer})
+				ServerBug: cfg.ServerBug, Logger: cfg.Logger, Tracer: cfg.Tracer, TraceDir: cfg.TraceDir})
 		},
 		Clean: func(ctx context.Context, log *slog.Logger) error {
 			_, err := Clean(log)

@@ -2,6 +2,7 @@ package local
 
 import (
 	"io"
+	"path/filepath"
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
@@ -20,5 +21,16 @@ func serverArgs(s *server) []string {
 	if s.bug != "" {
 		args = append(args, "--bug", s.bug)
 	}
+	if s.trace != "" {
+		args = append(args, "--trace-file", s.trace)
+	}
 	return args
+}
+
+// traceFile is server id's span file in dir ("" when dir is).
+func traceFile(dir, id string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, id+".json")
 }

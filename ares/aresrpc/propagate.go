@@ -1,0 +1,58 @@
+package aresrpc
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// The span context of a call travels in W3C traceparent metadata, so a
+// server's spans hang under the client's call (ares/trace.go). Only the
+// propagation: which spans exist is the tracer's business on each side.
+
+var traceContext = propagation.TraceContext{}
+
+// mdCarrier adapts gRPC metadata to a propagation.TextMapCarrier.
+type mdCarrier metadata.MD
+
+func (c mdCarrier) Get(key string) string {
+	if v := metadata.MD(c).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c mdCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+func (c mdCarrier) Keys() []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	return out
+}
+
+// injectSpan puts ctx's span context into the outgoing metadata.
+func injectSpan(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if ok {
+		md = md.Copy()
+	} else {
+		md = metadata.MD{}
+	}
+	traceContext.Inject(ctx, mdCarrier(md))
+	if len(md) > 0 {
+		ctx = metadata.NewOutgoingContext(ctx, md)
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// extractSpan makes the caller's span context the parent of the handler's.
+func extractSpan(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		ctx = traceContext.Extract(ctx, mdCarrier(md))
+	}
+	return handler(ctx, req)
+}
