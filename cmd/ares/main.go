@@ -26,6 +26,8 @@ import (
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
+	"github.com/ares-torture/torture/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -66,6 +68,7 @@ type opts struct {
 	k                          int
 	timeout                    time.Duration
 	pb, gc, version            bool
+	trace                      string // OTLP JSON file of the operation's spans
 	// put, get
 	file, out string
 	// reconfig
@@ -111,6 +114,7 @@ func flagSet(o *opts, cmd string) *flag.FlagSet {
 	fs.StringVar(&o.id, "id", "ares-cli", "client id (writer ids add a random suffix)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "protocol log level on stderr: debug, info, warn, error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.trace, "trace", "", "write the operation's OpenTelemetry spans to this OTLP JSON file, and where its time went to stderr")
 	switch cmd {
 	case "put":
 		fs.StringVar(&o.file, "file", "", "read the value from this file (- for stdin)")
@@ -254,8 +258,21 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	tr := aresrpc.NewTransport(aresrpc.WithLogger(log))
 	defer tr.Close()
+	var tracer trace.Tracer
+	if o.trace != "" {
+		// A fresh file: the spans of this one operation.
+		if err := os.Remove(o.trace); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		tp, err := tracing.New(context.Background(), tracing.Options{File: o.trace, Service: "ares " + cmd, Sync: true})
+		if err != nil {
+			return err
+		}
+		defer reportTrace(tp, o.trace, stderr)
+		tracer = tp.Tracer()
+	}
 	client, err := ares.NewClient(ares.ClientOptions{
-		ID: o.id, Initial: initial, Transport: tr, PB: o.pb, GC: o.gc, Logger: log,
+		ID: o.id, Initial: initial, Transport: tr, PB: o.pb, GC: o.gc, Logger: log, Tracer: tracer,
 	})
 	if err != nil {
 		return usagef("%v", err)
@@ -266,6 +283,22 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	return nil
+}
+
+// reportTrace flushes the spans and prints the operation's span tree.
+func reportTrace(tp *tracing.Provider, path string, stderr io.Writer) {
+	if err := tp.Shutdown(context.Background()); err != nil {
+		fmt.Fprintf(stderr, "ares: trace: %v\n", err)
+		return
+	}
+	spans, err := tracing.ReadFiles(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ares: trace: %v\n", err)
+		return
+	}
+	for _, o := range tracing.Summarize(spans) {
+		fmt.Fprintf(stderr, "trace (%s):\n%s", path, o.Slowest)
+	}
 }
 
 // dropFirst removes the first occurrence of s from pos.

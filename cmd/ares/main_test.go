@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/ares/aresrpc"
+	"google.golang.org/grpc"
 )
 
 // TestBadInput checks that bad input gives exit 2 and one line on stderr
@@ -96,5 +102,40 @@ func TestStdinValue(t *testing.T) {
 	k, v, err := putArgs(&o, []string{"k"}, strings.NewReader("from stdin"))
 	if err != nil || k != "k" || string(v) != "from stdin" {
 		t.Fatalf("putArgs = %q %q %v", k, v, err)
+	}
+}
+
+// TestTrace: ares --trace writes the operation's spans and prints its
+// span tree, phases and calls to each server, against real servers.
+func TestTrace(t *testing.T) {
+	var servers []string
+	for i := range 3 {
+		s, err := ares.NewServer(ares.NewMemStorage(), ares.ServerOptions{ID: fmt.Sprintf("s%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := grpc.NewServer(aresrpc.ServerOptions()...)
+		aresrpc.Register(gs, s)
+		go gs.Serve(lis)
+		t.Cleanup(gs.Stop)
+		servers = append(servers, fmt.Sprintf("s%d=%s", i, lis.Addr()))
+	}
+	path := filepath.Join(t.TempDir(), "put.json")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"put", "--servers", strings.Join(servers, ","), "--trace", path, "k", "v"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"write +0s", "  get-tag +", "  put-data +", "call +", "server=s1"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Errorf("trace file: %v", err)
 	}
 }
