@@ -240,6 +240,9 @@ type Result struct {
 	Verdict  Verdict                  `json:"verdict"`
 	Reason   string                   `json:"reason"`
 	Checkers map[string]CheckerResult `json:"checkers"`
+	// TimeGoes is the run's traces/summary.txt, shown in the report (not
+	// stored in results.json: the file is there).
+	TimeGoes string `json:"-"`
 	// Meta is set by Write (and read back by ReadResult).
 	Meta         *Meta       `json:"meta,omitempty"`
 	Options      OptionsJSON `json:"options"`

@@ -176,6 +176,9 @@ Durability: {{.R.Durability.KeysChecked}} keys verified, {{.R.Durability.KeysUnv
 {{end}}</table>
 <p class="small">– : not countable from this history (it carries no tags or configurations, or the EC k is unknown).</p>
 
+{{if .R.TimeGoes}}<h2>Where the time goes</h2>
+<p class="small">From the run's OpenTelemetry spans (<a href="traces/summary.txt">traces/summary.txt</a>; the spans are OTLP JSON in <code>traces/</code>): median and p99 per operation and phase, and the slowest operation of each kind.</p>
+<pre>{{.R.TimeGoes}}</pre>{{end}}
 <h2>Timeline</h2>
 {{if .Timeline}}{{.Timeline}}{{else}}<p class="small">No history attached to this result.</p>{{end}}
 <h2>Rate</h2>

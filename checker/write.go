@@ -77,6 +77,10 @@ func (r *Result) Write(runDir string, meta Meta) error {
 	if err := writeFileAtomic(filepath.Join(runDir, ResultsFile), append(b, '\n')); err != nil {
 		return err
 	}
+	// Where the time goes, when the run traced (harness.TracesDir).
+	if b, err := os.ReadFile(filepath.Join(runDir, "traces", "summary.txt")); err == nil {
+		r.TimeGoes = string(b)
+	}
 	var sb strings.Builder
 	if err := r.renderReport(&sb); err != nil {
 		return fmt.Errorf("write report: %w", err)

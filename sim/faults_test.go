@@ -177,4 +177,7 @@ func TestTracingLeavesTheRunAlone(t *testing.T) {
 			t.Errorf("summary.txt lacks %q:\n%.2000s", want, sum)
 		}
 	}
+	if report, _ := os.ReadFile(filepath.Join(traced.RunDir, "report.html")); !bytes.Contains(report, []byte("<h2>Where the time goes</h2>")) {
+		t.Error("report.html has no where-the-time-goes section")
+	}
 }
