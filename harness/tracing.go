@@ -86,6 +86,9 @@ func (t *runTracing) finish(ctx context.Context, out io.Writer, log *slog.Logger
 		log.Warn("tracing: read spans back", "err", err)
 		return
 	}
+	if len(spans) == 0 {
+		return // nothing of this backend's traced (the docker agents)
+	}
 	sum := tracing.Summarize(spans)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Where the time goes (%d spans of %d files)\n\n", len(spans), len(files))
