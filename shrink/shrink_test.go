@@ -25,6 +25,7 @@ import (
 // ones under -race, take a third of the time.
 func origOptions(store, bug string, seed int64) harness.Options {
 	o := harness.DefaultOptions()
+	o.Trace = false // spans cost a simulated run CPU and say nothing here
 	o.Backend = "sim"
 	o.Store = store
 	o.Clients = 5

@@ -15,6 +15,7 @@ import (
 // simOptions is a short sim run with every fault.
 func simOptions(store string, seed int64) harness.Options {
 	o := harness.DefaultOptions()
+	o.Trace = false // spans cost a simulated run CPU and say nothing here
 	o.Backend = "sim"
 	o.Store = store
 	o.Seed = seed
