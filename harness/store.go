@@ -124,3 +124,30 @@ func ReadTestInfo(dir string) (*TestInfo, error) {
 	}
 	return &ti, nil
 }
+
+// WriteNewFile writes b to dir/base.json, or dir/base.N.json (N = 2, 3, ...)
+// when that exists, never over an earlier file (two writers started in the
+// same second), creating dir; it returns the path written.
+func WriteNewFile(dir, base string, b []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, base+".json")
+	for i := 2; ; i++ {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, werr := f.Write(b)
+			if cerr := f.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				return "", werr
+			}
+			return path, nil
+		}
+		if !errors.Is(err, os.ErrExist) || i > 1000 {
+			return "", err
+		}
+		path = filepath.Join(dir, fmt.Sprintf("%s.%d.json", base, i))
+	}
+}

@@ -839,29 +839,11 @@ func writeBenchFile(store, suite string, start time.Time, v any) (string, error)
 		return "", fmt.Errorf("encode figures: %w", err)
 	}
 	b = append(b, '\n')
-	dir := filepath.Join(store, BenchDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	path, err := harness.WriteNewFile(filepath.Join(store, BenchDir), suite+"-"+start.UTC().Format("20060102T150405"), b)
+	if err != nil {
 		return "", fmt.Errorf("write figures: %w", err)
 	}
-	base := suite + "-" + start.UTC().Format("20060102T150405")
-	path := filepath.Join(dir, base+".json")
-	for i := 2; ; i++ {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, werr := f.Write(b)
-			if cerr := f.Close(); werr == nil {
-				werr = cerr
-			}
-			if werr != nil {
-				return "", fmt.Errorf("write figures: %w", werr)
-			}
-			return path, nil
-		}
-		if !errors.Is(err, os.ErrExist) || i > 1000 {
-			return "", fmt.Errorf("write figures: %w", err)
-		}
-		path = filepath.Join(dir, fmt.Sprintf("%s.%d.json", base, i))
-	}
+	return path, nil
 }
 
 // liveLine redraws text(elapsed) in place every second while work runs,

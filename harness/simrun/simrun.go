@@ -357,28 +357,11 @@ func (s *Summary) write(dir string) (string, error) {
 		return "", fmt.Errorf("encode sim summary: %w", err)
 	}
 	b = append(b, '\n')
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	path, err := harness.WriteNewFile(dir, SummaryPrefix+s.Start.UTC().Format("20060102T150405"), b)
+	if err != nil {
 		return "", fmt.Errorf("write sim summary: %w", err)
 	}
-	base := SummaryPrefix + s.Start.UTC().Format("20060102T150405")
-	path := filepath.Join(dir, base+".json")
-	for i := 2; ; i++ {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			_, werr := f.Write(b)
-			if cerr := f.Close(); werr == nil {
-				werr = cerr
-			}
-			if werr != nil {
-				return "", fmt.Errorf("write sim summary: %w", werr)
-			}
-			return path, nil
-		}
-		if !errors.Is(err, os.ErrExist) || i > 1000 {
-			return "", fmt.Errorf("write sim summary: %w", err)
-		}
-		path = filepath.Join(dir, fmt.Sprintf("%s.%d.json", base, i))
-	}
+	return path, nil
 }
 
 // ReadSummary reads a summary file written by Run.
