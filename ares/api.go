@@ -41,6 +41,14 @@ const (
 	// though not a kill that leaves the page cache, loses acknowledged
 	// state (server).
 	BugNoSync Bug = "no-sync"
+	// BugCoverTSOnly: a coverable write compares its base with the latest
+	// version by timestamp only, so a version another writer made with the
+	// same timestamp passes for its base and gets overwritten (client).
+	BugCoverTSOnly Bug = "cover-ts-only"
+	// BugLinkFirst: a fragmented file's write links the predecessor to its
+	// new blocks before writing them, so a reader can follow a link to a
+	// block that does not exist yet (package fragment).
+	BugLinkFirst Bug = "link-before-write"
 )
 
 // Bugs lists every known bug with a one-line description.
@@ -56,6 +64,8 @@ var Bugs = []struct {
 	{BugReuseTag, false, "writers reuse the largest tag they saw instead of raising it"},
 	{BugRetrySameTag, false, "a renewed writer forgets its issued tags and reuses its writer id"},
 	{BugNoSync, true, "servers acknowledge writes before their storage synced them"},
+	{BugCoverTSOnly, false, "coverable writes compare versions by timestamp only"},
+	{BugLinkFirst, false, "file writes link a predecessor before its new block is written"},
 }
 
 // ParseBug checks a bug name ("" is no bug).
@@ -88,6 +98,13 @@ type ServerOptions struct {
 	Logger        *slog.Logger
 	// Tracer receives a span per request handled (trace.go); nil: none.
 	Tracer trace.Tracer
+	// Initial, if set, is configuration 0 as the server's operator knows
+	// it (index 0, listing the server). Requests that name configuration
+	// 0 otherwise are refused from the start, queries too; without it,
+	// the first request that changes configuration 0's state here fixes
+	// what it is. A data directory that recorded another configuration 0
+	// is an error of NewServer.
+	Initial *Config
 }
 
 // DefaultMaxReplyBytes keeps a reply for one object of δ+1 elements of a

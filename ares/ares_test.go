@@ -27,6 +27,30 @@ func TestTagOrder(t *testing.T) {
 	}
 }
 
+// testConfig is configuration id of the servers s1..s3 with dap (k=2 for
+// EC), as the server tests' requests describe it.
+func testConfig(id uint64, dap DAP) *Config {
+	if dap == "" {
+		dap = ABD
+	}
+	c := &Config{ID: id, Servers: nodes(3), DAP: dap}
+	if dap == EC {
+		c.K = 2
+	}
+	return c
+}
+
+// desc names and describes req's configuration as a client does
+// (testConfig of its index and DAP), unless it already does.
+func desc(req *Request) *Request {
+	if req.Described == nil {
+		req.Described = testConfig(req.Config, req.DAP)
+		req.DAP = req.Described.DAP
+		req.Digest = req.Described.Digest()
+	}
+	return req
+}
+
 func nodes(n int) []Node {
 	out := make([]Node, n)
 	for i := range out {
@@ -139,7 +163,7 @@ func popcount(x int) int {
 
 func put(t *testing.T, s *Server, cfg uint64, dap DAP, key string, tag Tag, v string) {
 	t.Helper()
-	_, err := s.Handle(context.Background(), &Request{Op: OpPutData, Config: cfg, DAP: dap, Items: []Item{{Key: key, Tag: tag, Value: []byte(v)}}})
+	_, err := s.Handle(context.Background(), desc(&Request{Op: OpPutData, Config: cfg, DAP: dap, Items: []Item{{Key: key, Tag: tag, Value: []byte(v)}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +171,7 @@ func put(t *testing.T, s *Server, cfg uint64, dap DAP, key string, tag Tag, v st
 
 func query(t *testing.T, s *Server, cfg uint64, dap DAP, key string) []Entry {
 	t.Helper()
-	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: cfg, DAP: dap, Keys: []string{key}})
+	r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: cfg, DAP: dap, Keys: []string{key}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +254,7 @@ func TestServerConfigPointerAndPaxos(t *testing.T) {
 	c3 := &Config{ID: 3, Servers: nodes(3), DAP: ABD}
 	do := func(req *Request) *Response {
 		t.Helper()
-		r, err := s.Handle(ctx, req)
+		r, err := s.Handle(ctx, desc(req))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +285,7 @@ func TestServerConfigPointerAndPaxos(t *testing.T) {
 		t.Fatal("accept refused")
 	}
 	s2, _ := NewServer(st, ServerOptions{ID: "s1"})
-	r, _ = s2.Handle(ctx, &Request{Op: OpPrepare, Config: 0, Ballot: Ballot{3, "a"}})
+	r, _ = s2.Handle(ctx, desc(&Request{Op: OpPrepare, Config: 0, Ballot: Ballot{3, "a"}}))
 	if !r.OK || !r.Accepted.Equal(c1) || r.AcceptedBallot != (Ballot{2, "b"}) {
 		t.Fatalf("acceptor state lost on reopen: %+v", r)
 	}
@@ -333,19 +357,19 @@ func TestServerFailedWriteIsNotAcknowledgedLater(t *testing.T) {
 	for _, req := range []*Request{
 		{Op: OpPrepare, Config: 0, Ballot: Ballot{5, "p"}},
 		{Op: OpPutData, Config: 0, DAP: ABD, Items: []Item{{Key: "k", Tag: Tag{1, "w"}, Value: []byte("v")}}},
-		{Op: OpPutData, Config: 0, DAP: EC, Items: []Item{{Key: "e", Tag: Tag{1, "w"}, Value: []byte("v")}}},
+		{Op: OpPutData, Config: 2, DAP: EC, Items: []Item{{Key: "e", Tag: Tag{1, "w"}, Value: []byte("v")}}},
 		{Op: OpWriteConfig, Config: 0, Next: NextC{&Config{ID: 1, Servers: nodes(3), DAP: ABD}, Pending}},
 	} {
 		st.fail = true
-		if _, err := s.Handle(ctx, req); err == nil {
+		if _, err := s.Handle(ctx, desc(req)); err == nil {
 			t.Fatalf("%s: a failed write was acknowledged", req.Op)
 		}
-		if _, err := s.Handle(ctx, req); err != nil {
+		if _, err := s.Handle(ctx, desc(req)); err != nil {
 			t.Fatalf("%s retry: %v", req.Op, err)
 		}
 	}
 	s2, _ := NewServer(mem, ServerOptions{ID: "s1"})
-	r, _ := s2.Handle(ctx, &Request{Op: OpPrepare, Config: 0, Ballot: Ballot{1, "q"}})
+	r, _ := s2.Handle(ctx, desc(&Request{Op: OpPrepare, Config: 0, Ballot: Ballot{1, "q"}}))
 	if r.OK || r.Promised != (Ballot{5, "p"}) {
 		t.Fatalf("promise lost: %+v", r)
 	}
@@ -355,7 +379,7 @@ func TestServerFailedWriteIsNotAcknowledgedLater(t *testing.T) {
 	if e := query(t, s2, 0, ABD, "k"); len(e) != 1 || string(e[0].Value) != "v" {
 		t.Fatalf("abd value lost: %+v", e)
 	}
-	if e := query(t, s2, 0, EC, "e"); len(e) != 1 || string(e[0].Value) != "v" {
+	if e := query(t, s2, 2, EC, "e"); len(e) != 1 || string(e[0].Value) != "v" {
 		t.Fatalf("ec element lost: %+v", e)
 	}
 }
@@ -365,19 +389,19 @@ func TestAcceptorOneValuePerBallot(t *testing.T) {
 	ctx := context.Background()
 	a := &Config{ID: 1, Servers: nodes(3), DAP: ABD}
 	b := &Config{ID: 1, Servers: nodes(4), DAP: ABD}
-	r, _ := s.Handle(ctx, &Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: a})
+	r, _ := s.Handle(ctx, desc(&Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: a}))
 	if !r.OK {
 		t.Fatal("accept refused")
 	}
-	r, _ = s.Handle(ctx, &Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: b})
+	r, _ = s.Handle(ctx, desc(&Request{Op: OpAccept, Ballot: Ballot{1, "p"}, Value: b}))
 	if r.OK || !r.Accepted.Equal(a) {
 		t.Fatalf("a second value under one ballot: %+v", r)
 	}
 	// A pointer to another configuration with the same index is refused.
-	if _, err := s.Handle(ctx, &Request{Op: OpWriteConfig, Next: NextC{a, Pending}}); err != nil {
+	if _, err := s.Handle(ctx, desc(&Request{Op: OpWriteConfig, Next: NextC{a, Pending}})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Handle(ctx, &Request{Op: OpWriteConfig, Next: NextC{b, Finalized}}); err == nil {
+	if _, err := s.Handle(ctx, desc(&Request{Op: OpWriteConfig, Next: NextC{b, Finalized}})); err == nil {
 		t.Fatal("conflicting successor accepted")
 	}
 }
@@ -413,7 +437,7 @@ func TestServerECFloorKeepsDroppedTags(t *testing.T) {
 	for ts := uint64(1); ts <= 100; ts++ {
 		put(t, s, 0, EC, "k", Tag{ts, "w"}, "x")
 	}
-	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}})
+	r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +448,7 @@ func TestServerECFloorKeepsDroppedTags(t *testing.T) {
 	// A put older than the floor is not stored again.
 	put(t, s, 0, EC, "k", Tag{3, "w"}, "late")
 	s2, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 1})
-	r, _ = s2.Handle(context.Background(), &Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}})
+	r, _ = s2.Handle(context.Background(), desc(&Request{Op: OpQueryData, DAP: EC, Keys: []string{"k"}}))
 	if r.Objects[0].Floor != o.Floor || len(r.Objects[0].Entries) != len(o.Entries) {
 		t.Fatal("floor or entries changed across a restart or a late put")
 	}
@@ -443,12 +467,12 @@ func TestServerPutRacingGCLeavesNoValue(t *testing.T) {
 	s.testHookPutChecked = func() { close(checked); <-resume }
 	done := make(chan error)
 	go func() {
-		_, err := s.Handle(ctx, &Request{Op: OpPutData, Config: 0, DAP: EC, Items: []Item{{Key: "k", Tag: Tag{2, "w"}, Value: []byte("two")}}})
+		_, err := s.Handle(ctx, desc(&Request{Op: OpPutData, Config: 0, DAP: EC, Items: []Item{{Key: "k", Tag: Tag{2, "w"}, Value: []byte("two")}}}))
 		done <- err
 	}()
 	<-checked
 	c2 := &Config{ID: 2, Servers: nodes(3), DAP: ABD}
-	if _, err := s.Handle(ctx, &Request{Op: OpGCConfig, Config: 0, Next: NextC{c2, Finalized}}); err != nil {
+	if _, err := s.Handle(ctx, desc(&Request{Op: OpGCConfig, Config: 0, DAP: EC, Next: NextC{c2, Finalized}})); err != nil {
 		t.Fatal(err)
 	}
 	close(resume)
@@ -465,7 +489,8 @@ func TestServerPutRacingGCLeavesNoValue(t *testing.T) {
 // TestServerECReplyBudget: older EC elements beyond an object's reply
 // budget go as tags only (k=1 makes each element the whole value, δ+1 of
 // them a reply too large to send); the newest value always goes, and one
-// object's values do not take another's room.
+// object's values do not take another's room. A query of both, whose
+// reply would pass the budget, is refused (TestServerRefusesHugeReply).
 func TestServerECReplyBudget(t *testing.T) {
 	st := &countingStorage{MemStorage: NewMemStorage()}
 	s, _ := NewServer(st, ServerOptions{ID: "s1", Delta: 5, MaxReplyBytes: 250})
@@ -475,12 +500,16 @@ func TestServerECReplyBudget(t *testing.T) {
 		put(t, s, 0, EC, "j", Tag{ts, "w"}, big)
 	}
 	st.gets = 0
-	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: EC, Keys: []string{"k", "j"}})
-	if err != nil {
-		t.Fatal(err)
+	var objs []Object
+	for _, k := range []string{"k", "j"} {
+		r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: 0, DAP: EC, Keys: []string{k}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, r.Objects...)
 	}
 	var with []string
-	for _, o := range r.Objects {
+	for _, o := range objs {
 		if len(o.Entries) != 6 {
 			t.Fatalf("%s: %d entries, want all 6 tags", o.Key, len(o.Entries))
 		}
@@ -502,7 +531,8 @@ func TestServerECReplyBudget(t *testing.T) {
 
 // TestServerPagesEveryKey: a query for every key pages at the reply
 // budget, in key order from After, the first object of a page always
-// going; a query that names its keys is never paged.
+// going; a query that names its keys is never paged (but refused when its
+// reply would pass the budget).
 func TestServerPagesEveryKey(t *testing.T) {
 	s, _ := NewServer(NewMemStorage(), ServerOptions{ID: "s1", Delta: 5, MaxReplyBytes: 250})
 	want := []string{"a", "b", "c", "d", "e", "f", "g"}
@@ -519,7 +549,7 @@ func TestServerPagesEveryKey(t *testing.T) {
 		if n > len(want) {
 			t.Fatalf("no end after %d pages: %v", n, pages)
 		}
-		r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true, After: after})
+		r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true, After: after}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,9 +573,13 @@ func TestServerPagesEveryKey(t *testing.T) {
 	if p := strings.Join(pages, ","); p != "ab,c,d,ef,g" {
 		t.Fatalf("pages %s, want ab,c,d,ef,g (250 bytes each, d alone)", p)
 	}
-	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, Keys: want})
-	if err != nil || r.More || len(r.Objects) != len(want) {
-		t.Fatalf("named keys: %d objects, more=%v, %v", len(r.Objects), r.More, err)
+	r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: 0, DAP: ABD, Keys: []string{"a", "b"}}))
+	if err != nil || r.More || len(r.Objects) != 2 {
+		t.Fatalf("named keys: %+v, %v", r, err)
+	}
+	// Named keys whose reply would pass the budget are refused, not paged.
+	if _, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: 0, DAP: ABD, Keys: want})); !IsRefused(err) {
+		t.Fatalf("named keys over the budget: %v, want a refusal", err)
 	}
 }
 
@@ -558,7 +592,7 @@ func TestServerPageEndsUnread(t *testing.T) {
 		put(t, s, 0, ABD, k, Tag{uint64(i + 1), "w"}, strings.Repeat("x", 100))
 	}
 	st.gets = 0
-	r, err := s.Handle(context.Background(), &Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true})
+	r, err := s.Handle(context.Background(), desc(&Request{Op: OpQueryData, Config: 0, DAP: ABD, AllKeys: true}))
 	if err != nil || !r.More || len(r.Objects) != 2 {
 		t.Fatalf("%d objects, more=%v, %v; want a and b, more", len(r.Objects), r.More, err)
 	}

@@ -86,6 +86,11 @@ type Client struct {
 	// next write's get-tag quorum misses; without this the next write
 	// could issue the same tag with another value.
 	issued map[string]uint64
+	// announced is, per configuration index, the pointer this client's
+	// last completed put-config (or gc-config) wrote to a majority of
+	// that configuration: read-config need not write it back again (see
+	// readConfig).
+	announced map[uint64]NextC
 }
 
 // NewClient checks the options and returns a client that starts from the
@@ -116,7 +121,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, log: opts.Logger, tracer: tracerOr(opts.Tracer), wid: wid, issued: map[string]uint64{}}
+	c := &Client{opts: opts, log: opts.Logger, tracer: tracerOr(opts.Tracer), wid: wid, issued: map[string]uint64{}, announced: map[uint64]NextC{}}
 	c.seq = seq{{Cfg: opts.Initial.Clone(), Status: Finalized}}
 	return c, nil
 }
@@ -164,7 +169,7 @@ func (c *Client) Renew() (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Client{opts: c.opts, log: c.log, tracer: c.tracer, wid: wid, issued: map[string]uint64{}}
+	n := &Client{opts: c.opts, log: c.log, tracer: c.tracer, wid: wid, issued: map[string]uint64{}, announced: map[uint64]NextC{}}
 	c.mu.Lock()
 	n.seq, n.gcBelow = c.seq.clone(), c.gcBelow
 	c.mu.Unlock()
@@ -195,7 +200,7 @@ func (c *Client) merge(s seq) {
 	defer c.mu.Unlock()
 	for _, e := range s {
 		if e.Cfg.ID >= c.gcBelow {
-			c.seq.add(NextC{Cfg: e.Cfg, Status: e.Status})
+			c.seq.add(NextC(e))
 		}
 	}
 }
@@ -214,7 +219,18 @@ func (c *Client) Configs(ctx context.Context) ([]SeqEntry, error) {
 // readConfig walks the sequence from its last finalized configuration,
 // following each configuration's successor pointer; every pointer found is
 // written back to a majority of the configuration it came from before the
-// walk goes on, so that any later walk finds it too.
+// walk goes on, so that any later walk finds it too (ARES-SPEC §4
+// read-config).
+//
+// A pointer that this client itself already wrote to a majority of that
+// configuration, at the same or a later status, is not written again
+// (announced): the write-back's purpose, a majority holding the pointer,
+// is met, and it stays met since a server's pointer only moves forward
+// (§4: ⊥ → P → F, and with GC, §6, only to a later finalized
+// configuration). Sending it again would change no server of that
+// majority. In a steady state (no pending configuration) this saves
+// nothing; with p pending configurations it saves p write-config rounds
+// per read-config after the first (issue 14).
 func (c *Client) readConfig(ctx context.Context, s *seq) error {
 	cur := (*s)[s.lastF()].Cfg
 	for {
@@ -225,12 +241,44 @@ func (c *Client) readConfig(ctx context.Context, s *seq) error {
 		if x.IsNone() {
 			return nil
 		}
-		if err := c.putConfig(ctx, cur, x, false); err != nil {
+		if err := c.writeBack(ctx, cur, x); err != nil {
 			return err
 		}
 		s.add(x)
 		cur = x.Cfg
 	}
+}
+
+// writeBack is read-config's put-config of x to cur, unless this client
+// already completed it (see readConfig).
+func (c *Client) writeBack(ctx context.Context, cur *Config, x NextC) error {
+	if c.wasAnnounced(cur.ID, x) {
+		return nil
+	}
+	return c.putConfig(ctx, cur, x, false)
+}
+
+// announce notes that a put-config of x to a majority of configuration id
+// completed.
+func (c *Client) announce(id uint64, x NextC) {
+	if x.IsNone() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.announced[id]; !ok || a.Cfg.ID != x.Cfg.ID || a.Status < x.Status {
+		c.announced[id] = NextC{Cfg: x.Cfg.Clone(), Status: x.Status}
+	}
+}
+
+// wasAnnounced reports whether a put-config to a majority of
+// configuration id of x's configuration at x's status or a later one
+// completed.
+func (c *Client) wasAnnounced(id uint64, x NextC) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.announced[id]
+	return ok && a.Cfg.ID == x.Cfg.ID && a.Cfg.Equal(x.Cfg) && a.Status >= x.Status
 }
 
 // follow handles the pointers piggybacked on the replies from cur (ARES
@@ -242,7 +290,7 @@ func (c *Client) follow(ctx context.Context, s *seq, cur *Config, ptrs []NextC) 
 	best := bestPointer(ptrs)
 	if !best.IsNone() {
 		if i := s.find(best.Cfg.ID); i < 0 || (*s)[i].Status < best.Status {
-			if err := c.putConfig(ctx, cur, best, false); err != nil {
+			if err := c.writeBack(ctx, cur, best); err != nil {
 				return nil, err
 			}
 			s.add(best)
@@ -331,12 +379,12 @@ func (c *Client) writeInfo(ctx context.Context, key string, value []byte) (OpInf
 		return ptrs, err
 	}
 	if err := c.phase1(ctx, &s, visit); err != nil {
-		return tr.info, fmt.Errorf("write %q: %w", key, err)
+		return tr.info, fmt.Errorf("write %s: %w", ShortKey(key), err)
 	}
 	t := c.nextTag(key, tmax)
 	tr.info.Tag = t
 	if err := c.phase2(ctx, &s, key, pair{Tag: t, Value: value}, tr); err != nil {
-		return tr.info, fmt.Errorf("write %q: %w", key, err)
+		return tr.info, fmt.Errorf("write %s: %w", ShortKey(key), err)
 	}
 	return tr.info, nil
 }
@@ -375,6 +423,22 @@ func (c *Client) readInfo(ctx context.Context, key string) ([]byte, OpInfo, erro
 	s := c.snapshot()
 	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	tr := newTrace()
+	best, err := c.readPhase1(ctx, &s, key, tr)
+	if err != nil {
+		return nil, tr.info, fmt.Errorf("read %s: %w", ShortKey(key), err)
+	}
+	tr.info.Tag, tr.info.Elements = best.Tag, best.elems
+	if c.opts.Bug != BugNoWriteBack {
+		if err := c.phase2(ctx, &s, key, best, tr); err != nil {
+			return nil, tr.info, fmt.Errorf("read %s: %w", ShortKey(key), err)
+		}
+	}
+	return best.Value, tr.info, nil
+}
+
+// readPhase1 is a read's phase 1: the newest pair of key over the
+// configurations from the last finalized one (get-data on each).
+func (c *Client) readPhase1(ctx context.Context, s *seq, key string, tr *opTrace) (pair, error) {
 	var best pair
 	visit := func(cfg *Config) ([]NextC, error) {
 		got, ptrs, skip, err := c.getData(ctx, cfg, []string{key}, c.opts.PB)
@@ -388,16 +452,8 @@ func (c *Client) readInfo(ctx context.Context, key string) ([]byte, OpInfo, erro
 		}
 		return ptrs, err
 	}
-	if err := c.phase1(ctx, &s, visit); err != nil {
-		return nil, tr.info, fmt.Errorf("read %q: %w", key, err)
-	}
-	tr.info.Tag, tr.info.Elements = best.Tag, best.elems
-	if c.opts.Bug != BugNoWriteBack {
-		if err := c.phase2(ctx, &s, key, best, tr); err != nil {
-			return nil, tr.info, fmt.Errorf("read %q: %w", key, err)
-		}
-	}
-	return best.Value, tr.info, nil
+	err := c.phase1(ctx, s, visit)
+	return best, err
 }
 
 // phase1 visits every configuration from the last finalized one to the last
@@ -444,10 +500,20 @@ func (c *Client) phase1(ctx context.Context, s *seq, visit func(*Config) ([]Next
 // read-config; while that finds a newer configuration, it puts the pair
 // there too. This loop is what keeps a write from being lost when a
 // reconfiguration transfers state concurrently.
+//
+// The trailing read-config stays even with PB (ARES-SPEC §6: "Phase 2
+// still ends with a read-config"), also when the put-data replies carry
+// no pointer: a reconfigurer whose write-config reached one server of
+// the put-data quorum after the put can still read the configuration's
+// data from a quorum that holds the put only at servers it reached
+// first; only a read-config sent once every put-data acknowledgement is
+// in orders the reconfigurer's get-data after the whole put. See
+// docs/ROUNDS.md.
 func (c *Client) phase2(ctx context.Context, s *seq, key string, p pair, tr *opTrace) error {
+	cache := encodings{}
 	for {
 		last := s.last()
-		if _, err := c.putData(ctx, last, map[string]pair{key: p}); err != nil {
+		if _, err := c.putData(ctx, last, map[string]pair{key: p}, cache); err != nil {
 			return err
 		}
 		tr.at(last.ID)

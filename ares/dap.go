@@ -188,7 +188,7 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out
 	for k, l := range lists {
 		p, ok, err := decodeNewest(cfg, l)
 		if err != nil {
-			return nil, nil, pg, false, false, fmt.Errorf("key %q: %w", k, err)
+			return nil, nil, pg, false, false, fmt.Errorf("key %s: %w", ShortKey(k), err)
 		}
 		if !ok {
 			return nil, nil, pg, false, true, nil
@@ -331,18 +331,34 @@ func decodeNewest(cfg *Config, lists []*Object) (pair, bool, error) {
 	return pair{Tag: maxDec, Value: v, elems: have}, true, nil
 }
 
+// encodings keeps the coded elements of one pair by code [n, k], so that a
+// phase-2 loop that moves on to a configuration with the same code sends
+// the elements it encoded for the last one instead of encoding again
+// (issue 14). Element i depends only on the value and [n, k], not on the
+// servers.
+type encodings map[[2]int][][]byte
+
 // putData is the DAP's put-data of pairs (one per key): ABD sends every
-// server the values, EC sends server i element i of each.
-func (c *Client) putData(ctx context.Context, cfg *Config, items map[string]pair) ([]NextC, error) {
+// server the values, EC sends server i element i of each. cache, if not
+// nil, keeps the elements of a single pair across calls.
+func (c *Client) putData(ctx context.Context, cfg *Config, items map[string]pair, cache encodings) ([]NextC, error) {
 	var build func(i int) *Request
 	if cfg.DAP == EC {
 		elems := make(map[string][][]byte, len(items))
+		code := [2]int{cfg.N(), cfg.K}
 		for k, p := range items {
+			if e, ok := cache[code]; ok && len(items) == 1 {
+				elems[k] = e
+				continue
+			}
 			e, err := Encode(p.Value, cfg.N(), cfg.K)
 			if err != nil {
 				return nil, err
 			}
 			elems[k] = e
+			if cache != nil && len(items) == 1 {
+				cache[code] = e
+			}
 		}
 		build = func(i int) *Request {
 			req := &Request{Items: make([]Item, 0, len(items))}
@@ -381,5 +397,8 @@ func (c *Client) putConfig(ctx context.Context, cfg *Config, x NextC, gc bool) e
 		op = OpGCConfig
 	}
 	_, err := c.quorum(ctx, cfg, op, cfg.Majority(), func(int) *Request { return &Request{Next: x} })
+	if err == nil {
+		c.announce(cfg.ID, x)
+	}
 	return err
 }

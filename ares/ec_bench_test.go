@@ -2,7 +2,9 @@ package ares
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 )
 
 var ecSizes = []int{1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20}
@@ -54,4 +56,48 @@ func BenchmarkECDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkECEncodeLargeOverSmall compares the encoding rate of a 64 MiB
+// value with that of 1 MiB values, per byte, in the same run: each
+// iteration encodes 64 values of 1 MiB, then one of 64 MiB, so that a
+// machine busy with other work slows both alike. It reports the median
+// rate of each size over the iterations and large/small, the factor by
+// which 64 MiB is slower per byte (the target is at most 2). "before" is
+// the encoder that copied the value twice (encodeSplit, in ec_test.go),
+// "after" is Encode.
+func BenchmarkECEncodeLargeOverSmall(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		enc  func([]byte, int, int) ([][]byte, error)
+	}{{"before", encodeSplit}, {"after", Encode}} {
+		b.Run(v.name, func(b *testing.B) {
+			small, large := make([]byte, 1<<20), make([]byte, 64<<20)
+			var ts, tl []time.Duration
+			b.SetBytes(2 * 64 << 20)
+			for b.Loop() {
+				start := time.Now()
+				for range 64 {
+					if _, err := v.enc(small, 5, 3); err != nil {
+						b.Fatal(err)
+					}
+				}
+				mid := time.Now()
+				if _, err := v.enc(large, 5, 3); err != nil {
+					b.Fatal(err)
+				}
+				ts, tl = append(ts, mid.Sub(start)), append(tl, time.Since(mid))
+			}
+			s, l := median(ts), median(tl)
+			b.ReportMetric(float64(64<<20)/s.Seconds()/1e6, "MB/s-1MiB")
+			b.ReportMetric(float64(64<<20)/l.Seconds()/1e6, "MB/s-64MiB")
+			b.ReportMetric(l.Seconds()/s.Seconds(), "large/small")
+		})
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }

@@ -163,7 +163,6 @@ func (r *recorder) add(proc int, in registerInput, out string, call int64, err e
 }
 
 type scenario struct {
-	name        string
 	initial     func(c *cluster) *ares.Config
 	targets     func(c *cluster, rng *rand.Rand) *ares.Config // nil: no reconfiguration
 	pb, gc      bool

@@ -93,6 +93,16 @@ type Request struct {
 	Op     Op
 	Config uint64
 	DAP    DAP
+	// Digest is the Digest of the configuration the client means by
+	// index Config, and Described that configuration in full. A server
+	// refuses a request whose description is malformed, does not name
+	// it, or differs from the configuration it recorded under that
+	// index; the first request that changes state records it (servers
+	// new to a configuration learn it from the update-config that
+	// fills them, so the request is the only place they can). Clients
+	// fill both for every request (Client.quorum).
+	Digest    string
+	Described *Config
 	// Keys names the objects of a query; AllKeys asks for every object the
 	// server holds in Config (batched state transfer), in key order from
 	// the first key after After, one page at a time (Response.More).

@@ -24,7 +24,7 @@ type QuorumError struct {
 	Got     int
 	Missing []string          // servers that did not answer
 	Errs    map[string]string // the last error of each, where there was one
-	Cause   error             // why the wait ended (the context's error)
+	Cause   error             // why the wait ended: the context's error, or a server's refusal (RefusedError) that left too few servers for a quorum
 }
 
 func (e *QuorumError) Error() string {
@@ -86,46 +86,92 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan reply, n)
+	// Every request names its configuration by index and digest and
+	// describes it, so that a server holding another configuration under
+	// that index refuses instead of misreading its data.
+	desc, digest := cfg.Clone(), cfg.Digest()
+	sent := 0
 	for i := 0; i < n; i++ {
 		req := build(i)
 		if req == nil {
 			continue
 		}
-		req.Op, req.Config, req.DAP = op, cfg.ID, cfg.DAP
+		sent++
+		req.Op, req.Config, req.DAP, req.Digest, req.Described = op, cfg.ID, cfg.DAP, digest, desc
 		go c.callUntilReply(ctx, i, cfg.Servers[i], req, ch)
 	}
 	got := make([]*Response, 0, need)
 	answered := make([]bool, n)
 	errs := map[string]string{}
+	// A refused request is not sent again; once too many servers refused
+	// for a quorum to answer, the phase fails at once with the refusal
+	// rather than at its deadline.
+	refused := 0
+	var refusal error
 	for len(got) < need {
+		var cause error
 		select {
 		case r := <-ch:
 			if r.err != nil {
 				errs[cfg.Servers[r.from].ID] = r.err.Error()
+				if IsRefused(r.err) && !answered[r.from] {
+					refused++
+					if refusal == nil {
+						refusal = r.err
+					}
+					if sent-refused < need {
+						cause = refusal
+						break
+					}
+				}
 				continue
 			}
 			if !answered[r.from] {
 				answered[r.from] = true
 				got = append(got, r.resp)
 			}
+			continue
 		case <-ctx.Done():
-			qe := &QuorumError{Op: op, Config: cfg.ID, Need: need, Got: len(got), Errs: errs, Cause: ctx.Err()}
-			for i, ok := range answered {
-				if !ok {
-					qe.Missing = append(qe.Missing, cfg.Servers[i].ID)
-				}
-			}
-			sort.Strings(qe.Missing)
-			return got, qe
+			cause = ctx.Err()
 		}
+		qe := &QuorumError{Op: op, Config: cfg.ID, Need: need, Got: len(got), Errs: errs, Cause: cause}
+		for i, ok := range answered {
+			if !ok {
+				qe.Missing = append(qe.Missing, cfg.Servers[i].ID)
+			}
+		}
+		sort.Strings(qe.Missing)
+		return got, qe
 	}
 	return got, nil
+}
+
+// largeRequest and minSendRate size the first wait of a large request:
+// a 192 MiB put takes seconds to send, so resending it every Retry made
+// each server receive it about five times over (issue 14). Smaller
+// requests keep Retry alone, and with it their schedules.
+const (
+	largeRequest = 1 << 20
+	minSendRate  = 50 << 20 // bytes per second
+)
+
+// sendTime is how long req's values may take to send at minSendRate, for
+// requests of largeRequest bytes or more; 0 otherwise.
+func sendTime(req *Request) time.Duration {
+	n := 0
+	for _, it := range req.Items {
+		n += len(it.Value)
+	}
+	if n < largeRequest {
+		return 0
+	}
+	return time.Duration(n) * time.Second / minSendRate
 }
 
 // callUntilReply calls one server until it answers or ctx ends, reporting
 // each failure (so the quorum error can name it) and the final reply.
 func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Request, ch chan<- reply) {
-	wait := c.opts.Retry
+	wait := c.opts.Retry + sendTime(req)
 	for attempt := 0; ; attempt++ {
 		r := *req
 		r.ID = reqIDs.Add(1)
@@ -155,6 +201,15 @@ func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Reques
 			err = errors.New("empty reply")
 		}
 		if ctx.Err() != nil {
+			return
+		}
+		if IsRefused(err) {
+			// The server will refuse it again: report it (the quorum
+			// counts refusals, so this one must arrive) and stop.
+			select {
+			case ch <- reply{from: i, err: err}:
+			case <-ctx.Done():
+			}
 			return
 		}
 		select {

@@ -143,14 +143,24 @@ func (c *Client) reconfigOnce(ctx context.Context, want *Config, finalize bool) 
 // most maxPutBytes. It reports superseded when a later configuration than
 // d was finalized meanwhile (its reconfigurer moved the state past d, and
 // collected what d would read).
+//
+// The first pass runs no read-config: ARES-SPEC §4's update-config is
+// get-data from seq[μ..ν+1] and put-data into seq[ν+1] only, with the
+// sequence the reconfig's own read-config returned (a read-config here
+// cost three rounds: read-config of ν, write-config of the pointer to d
+// just installed, read-config of d; issue 14). A read-config runs only
+// when a get-data finds its configuration collected (GC, §6): a later
+// configuration was finalized meanwhile, which that read-config finds.
 func (c *Client) updateConfig(ctx context.Context, s *seq, d *Config) (bool, error) {
 	after := ""
-	for {
-		if err := c.readConfig(ctx, s); err != nil {
-			return false, err
-		}
-		if (*s)[s.lastF()].Cfg.ID >= d.ID {
-			return (*s)[s.lastF()].Cfg.ID > d.ID, nil
+	for pass := 0; ; pass++ {
+		if pass > 0 {
+			if err := c.readConfig(ctx, s); err != nil {
+				return false, err
+			}
+			if (*s)[s.lastF()].Cfg.ID >= d.ID {
+				return (*s)[s.lastF()].Cfg.ID > d.ID, nil
+			}
 		}
 		for {
 			newest, pg, err := c.gatherPage(ctx, *s, d, after)
@@ -230,7 +240,7 @@ func (c *Client) putBatches(ctx context.Context, d *Config, pairs map[string]pai
 		if len(batch) == 0 {
 			return nil
 		}
-		_, err := c.putData(ctx, d, batch)
+		_, err := c.putData(ctx, d, batch, nil)
 		batch, size = map[string]pair{}, 0
 		return err
 	}

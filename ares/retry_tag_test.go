@@ -112,7 +112,7 @@ func sameTagTwoValues(t *testing.T, c *cluster, cfg *ares.Config) (ares.Tag, boo
 	seen := map[ares.Tag][]byte{}
 	for i, n := range cfg.Servers {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := probe.Call(ctx, n, &ares.Request{ID: uint64(1000 + i), Op: ares.OpQueryData, Config: cfg.ID, DAP: cfg.DAP, Keys: []string{"k"}})
+		resp, err := probe.Call(ctx, n, &ares.Request{ID: uint64(1000 + i), Op: ares.OpQueryData, Config: cfg.ID, DAP: cfg.DAP, Digest: cfg.Digest(), Described: cfg, Keys: []string{"k"}})
 		cancel()
 		if err != nil {
 			t.Fatalf("probe %s: %v", n.ID, err)

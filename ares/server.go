@@ -62,6 +62,11 @@ type cfgState struct {
 
 // cfgMeta is the persisted part of a configuration's state.
 type cfgMeta struct {
+	// Cfg is the configuration itself, recorded by the first request
+	// that changed this state (nil in records written before it
+	// existed, until such a request comes); requests that describe
+	// another configuration under its index are refused.
+	Cfg       *Config `json:",omitempty"`
 	Next      NextC
 	Collected bool
 	Promised  Ballot
@@ -114,7 +119,7 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 	err := st.Scan("c/", func(key string, val []byte) error {
 		var id uint64
 		if _, err := fmt.Sscanf(key, "c/%016x", &id); err != nil {
-			return fmt.Errorf("bad config record %q: %w", key, err)
+			return fmt.Errorf("bad config record %s: %w", ShortKey(key), err)
 		}
 		cs := &cfgState{objs: map[string]*objState{}}
 		if err := json.Unmarshal(val, &cs.cfgMeta); err != nil {
@@ -132,18 +137,18 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 		rest := strings.TrimPrefix(key, "o/")
 		i := strings.IndexByte(rest, '/')
 		if i < 0 {
-			return fmt.Errorf("bad object record %q", key)
+			return fmt.Errorf("bad object record %s", ShortKey(key))
 		}
 		if _, err := fmt.Sscanf(rest[:i], "%016x", &id); err != nil {
-			return fmt.Errorf("bad object record %q: %w", key, err)
+			return fmt.Errorf("bad object record %s: %w", ShortKey(key), err)
 		}
 		k, err := hex.DecodeString(rest[i+1:])
 		if err != nil {
-			return fmt.Errorf("bad object record %q: %w", key, err)
+			return fmt.Errorf("bad object record %s: %w", ShortKey(key), err)
 		}
 		o := &objState{}
 		if err := json.Unmarshal(val, &o.objMeta); err != nil {
-			return fmt.Errorf("object record %q: %w", key, err)
+			return fmt.Errorf("object record %s: %w", ShortKey(key), err)
 		}
 		cs := s.cfgs[id]
 		if cs == nil {
@@ -155,6 +160,24 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load objects: %w", err)
+	}
+	if c := opts.Initial; c != nil {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("initial configuration: %w", err)
+		}
+		if c.ID != 0 {
+			return nil, fmt.Errorf("initial configuration has index %d, want 0", c.ID)
+		}
+		if c.Index(s.id) < 0 {
+			return nil, fmt.Errorf("initial configuration %s does not list server %s", c, s.id)
+		}
+		cs := s.cfg(0)
+		if err := checkRecorded(cs.Cfg, c); err != nil {
+			return nil, fmt.Errorf("storage holds another initial configuration: %w", err)
+		}
+		if err := s.record(0, cs, c); err != nil {
+			return nil, fmt.Errorf("record the initial configuration: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -213,7 +236,34 @@ func (s *Server) Handle(ctx context.Context, req *Request) (*Response, error) {
 }
 
 func (s *Server) handle(ctx context.Context, req *Request) (*Response, error) {
-	cs := s.cfg(req.Config)
+	if err := s.checkRequest(req); err != nil {
+		s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
+		return nil, err
+	}
+	var cs *cfgState
+	switch req.Op {
+	case OpQueryTag, OpQueryData, OpReadConfig:
+		// A query creates no state: a configuration the server holds
+		// nothing of is answered as empty, from a state that is not
+		// kept, so that queries of made-up indexes cost no memory.
+		if cs = s.existing(req.Config); cs == nil {
+			cs = &cfgState{objs: map[string]*objState{}}
+		}
+		if err := cs.checkRecorded(req.Described); err != nil {
+			s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
+			return nil, err
+		}
+	default:
+		cs = s.cfg(req.Config)
+		if err := s.record(req.Config, cs, req.Described); err != nil {
+			if IsRefused(err) {
+				s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
+			} else {
+				s.log.Error("request failed", "op", req.Op, "config", req.Config, "err", err)
+			}
+			return nil, err
+		}
+	}
 	resp := &Response{ID: req.ID, From: s.id}
 	var err error
 	switch req.Op {
@@ -237,11 +287,48 @@ func (s *Server) handle(ctx context.Context, req *Request) (*Response, error) {
 		return nil, fmt.Errorf("unknown op %d", req.Op)
 	}
 	if err != nil {
-		s.log.Error("request failed", "op", req.Op, "config", req.Config, "err", err)
+		if IsRefused(err) {
+			s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
+		} else {
+			s.log.Error("request failed", "op", req.Op, "config", req.Config, "err", err)
+		}
 		return nil, err
 	}
 	resp.Next, resp.Collected = cs.snapshot()
 	return resp, nil
+}
+
+// existing returns the state of configuration id, or nil if the server
+// holds none.
+func (s *Server) existing(id uint64) *cfgState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfgs[id]
+}
+
+// checkRecorded refuses d if cs recorded another configuration.
+func (cs *cfgState) checkRecorded(d *Config) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return checkRecorded(cs.Cfg, d)
+}
+
+// record refuses d if cs recorded another configuration, and records d
+// (on disk first) if cs recorded none: the first request that changes a
+// configuration's state here fixes what that configuration is.
+func (s *Server) record(id uint64, cs *cfgState, d *Config) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.Cfg != nil {
+		return checkRecorded(cs.Cfg, d)
+	}
+	m := cs.cfgMeta
+	m.Cfg = d.Clone()
+	if err := s.saveMeta(id, &m, nil); err != nil {
+		return err
+	}
+	cs.cfgMeta = m
+	return nil
 }
 
 func (o *objState) maxTag() Tag {
@@ -274,22 +361,29 @@ func (s *Server) queryData(cs *cfgState, req *Request, resp *Response) error {
 	resp.Objects = make([]Object, 0, len(keys))
 	var size int64
 	for i, k := range keys {
-		// A transfer of every key pages at the byte budget, so that many
-		// large objects never make one reply bigger than a message may be.
+		// A reply stays within the byte budget (values and keys), so
+		// that many large objects never make one reply bigger than a
+		// message may be, nor take the server's memory: a transfer of
+		// every key pages at it; a query of named keys that would pass
+		// it is refused, before the object that would pass it is read.
 		// The first object always goes: readObject bounds it alone.
 		room := int64(math.MaxInt64)
-		if req.AllKeys && i > 0 {
-			room = s.maxReply - size
+		if i > 0 {
+			room = s.maxReply - size - int64(len(k))
 		}
 		obj, fits, err := s.readObject(cs, req, k, tagsOnly, room)
 		if err != nil {
 			return err
 		}
 		if !fits {
+			if !req.AllKeys {
+				resp.Objects = nil
+				return refuse("query-data of %d keys: the reply would pass %d bytes at key %d (%s); ask for fewer keys", len(keys), s.maxReply, i, ShortKey(k))
+			}
 			resp.More = true
 			break
 		}
-		size += obj.valueBytes()
+		size += obj.valueBytes() + int64(len(k))
 		resp.Objects = append(resp.Objects, obj)
 	}
 	return nil
@@ -332,7 +426,7 @@ func (s *Server) readObject(cs *cfgState, req *Request, k string, tagsOnly bool,
 		}
 		v, ok, err := s.st.Get(valKey(req.Config, k, entries[i].Tag))
 		if err != nil {
-			return Object{}, false, fmt.Errorf("read value of %q: %w", k, err)
+			return Object{}, false, fmt.Errorf("read value of %s: %w", ShortKey(k), err)
 		}
 		if ok && older && budget < int64(len(v)) {
 			ok, v = false, nil
@@ -359,12 +453,27 @@ func (s *Server) putData(cs *cfgState, req *Request) error {
 		s.testHookPutChecked()
 	}
 	ec := req.DAP == EC
+	if len(req.Items) > 1 && distinctKeys(req.Items) {
+		return s.putItems(req.Config, cs, req.Items, ec)
+	}
 	for _, it := range req.Items {
 		if err := s.putItem(req.Config, cs, it, ec); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// distinctKeys reports whether no two items name the same key.
+func distinctKeys(items []Item) bool {
+	seen := make(map[string]bool, len(items))
+	for _, it := range items {
+		if seen[it.Key] {
+			return false
+		}
+		seen[it.Key] = true
+	}
+	return true
 }
 
 // putItem stores one pair. The new state is built on a copy and installed
@@ -377,18 +486,91 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 	if cs.collecting.Load() {
 		return nil // as in putData: the data lives in the successor now
 	}
-	m := objMeta{Entries: append([]Entry(nil), o.Entries...), Floor: o.Floor}
 	puts := map[string][]byte{}
 	var dels []string
+	m, changed, err := s.nextMeta(cfg, o, it, ec, puts, &dels)
+	if err != nil || !changed {
+		return err
+	}
+	if err := s.apply(puts, dels); err != nil {
+		return fmt.Errorf("persist %s: %w", ShortKey(it.Key), err)
+	}
+	o.objMeta = m
+	return nil
+}
+
+// putItems stores the pairs of several keys (update-config's batches,
+// ARES-SPEC §6 batching) in one Storage.Apply, so one fsync instead of
+// one per key (issue 14). As in putItem, every new state is built on a
+// copy and installed only once the whole batch is on disk. The objects
+// are locked in key order, so two batches cannot deadlock; gc-config
+// holds one object lock at a time and a single put one.
+func (s *Server) putItems(cfg uint64, cs *cfgState, items []Item, ec bool) error {
+	sorted := append([]Item(nil), items...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
+	objs := make([]*objState, len(sorted))
+	for i, it := range sorted {
+		objs[i] = s.obj(cs, it.Key)
+		objs[i].mu.Lock()
+	}
+	defer func() {
+		for _, o := range objs {
+			o.mu.Unlock()
+		}
+	}()
+	if cs.collecting.Load() {
+		return nil // as in putData: the data lives in the successor now
+	}
+	puts := map[string][]byte{}
+	var dels []string
+	metas := make([]objMeta, len(sorted))
+	changed := make([]bool, len(sorted))
+	anyChange := false
+	for i, it := range sorted {
+		var err error
+		metas[i], changed[i], err = s.nextMeta(cfg, objs[i], it, ec, puts, &dels)
+		if err != nil {
+			return err
+		}
+		anyChange = anyChange || changed[i]
+	}
+	if !anyChange {
+		return nil
+	}
+	if err := s.apply(puts, dels); err != nil {
+		return fmt.Errorf("persist %d objects: %w", len(sorted), err)
+	}
+	for i, o := range objs {
+		if changed[i] {
+			o.objMeta = metas[i]
+		}
+	}
+	return nil
+}
+
+// nextMeta computes an object's state after storing it (o locked): the
+// new meta, and the storage changes it takes added to puts and dels;
+// changed is false when the put changes nothing (no write, no fsync).
+func (s *Server) nextMeta(cfg uint64, o *objState, it Item, ec bool, puts map[string][]byte, dels *[]string) (objMeta, bool, error) {
+	m := objMeta{Entries: append([]Entry(nil), o.Entries...), Floor: o.Floor}
 	if ec {
+		if it.Tag.IsZero() {
+			// t0 with the initial (empty) value: every server holds it
+			// implicitly (ARES-SPEC §1; decodeNewest counts it in every
+			// list), so a read's write-back of the initial value stores
+			// nothing (issue 14: it cost an fsync).
+			return m, false, nil
+		}
 		i := sort.Search(len(m.Entries), func(i int) bool { return !m.Entries[i].Tag.Less(it.Tag) })
-		if (i < len(m.Entries) && m.Entries[i].Tag == it.Tag) || !m.Floor.Less(it.Tag) && !it.Tag.IsZero() && !m.Floor.IsZero() {
-			return nil // a duplicate, or older than what was already dropped
+		if (i < len(m.Entries) && m.Entries[i].Tag == it.Tag) || !m.Floor.Less(it.Tag) && !m.Floor.IsZero() {
+			return m, false, nil // a duplicate, or older than what was already dropped
 		}
 		m.Entries = append(m.Entries, Entry{})
 		copy(m.Entries[i+1:], m.Entries[i:])
 		m.Entries[i] = Entry{Tag: it.Tag, HasValue: true, Size: int64(len(it.Value))}
-		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
+		fresh := map[string]bool{}
+		vk := valKey(cfg, it.Key, it.Tag)
+		puts[vk], fresh[vk] = it.Value, true
 		// Keep the δ+1 newest elements; older entries keep only their tag.
 		kept := 0
 		for j := len(m.Entries) - 1; j >= 0; j-- {
@@ -399,10 +581,10 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 			if kept > s.delta+1 {
 				m.Entries[j].HasValue = false
 				key := valKey(cfg, it.Key, m.Entries[j].Tag)
-				if _, fresh := puts[key]; fresh {
+				if fresh[key] {
 					delete(puts, key)
 				} else {
-					dels = append(dels, key)
+					*dels = append(*dels, key)
 				}
 			}
 		}
@@ -416,24 +598,20 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 			cur = m.Entries[len(m.Entries)-1].Tag
 		}
 		if !cur.Less(it.Tag) && s.bug != BugNoTagCheck {
-			return nil // a tag only moves up
+			return m, false, nil // a tag only moves up
 		}
 		if len(m.Entries) > 0 && cur != it.Tag {
-			dels = append(dels, valKey(cfg, it.Key, cur))
+			*dels = append(*dels, valKey(cfg, it.Key, cur))
 		}
 		m.Entries = []Entry{{Tag: it.Tag, HasValue: true, Size: int64(len(it.Value))}}
 		puts[valKey(cfg, it.Key, it.Tag)] = it.Value
 	}
 	meta, err := json.Marshal(&m)
 	if err != nil {
-		return err
+		return m, false, err
 	}
 	puts[objKey(cfg, it.Key)] = meta
-	if err := s.apply(puts, dels); err != nil {
-		return fmt.Errorf("persist %q: %w", it.Key, err)
-	}
-	o.objMeta = m
-	return nil
+	return m, true, nil
 }
 
 // writeConfig moves the configuration's pointer forward: ⊥ -> P -> F for
@@ -442,8 +620,8 @@ func (s *Server) putItem(cfg uint64, cs *cfgState, it Item, ec bool) error {
 func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if x.IsNone() {
-		return fmt.Errorf("%s with an empty pointer", map[bool]string{false: "write-config", true: "gc-config"}[gc])
+	if x.IsNone() { // checkPointer refused it already; kept for callers within the package
+		return refuse("%s with an empty pointer", map[bool]string{false: "write-config", true: "gc-config"}[gc])
 	}
 	m := cs.cfgMeta
 	changed := false
@@ -451,7 +629,7 @@ func (s *Server) writeConfig(cfg uint64, cs *cfgState, x NextC, gc bool) error {
 		// Consensus decides one successor per index; two would mean the
 		// protocol is broken. Refuse, loudly, rather than switch.
 		s.log.Error("conflicting successor refused", "config", cfg, "have", m.Next.Cfg, "got", x.Cfg)
-		return fmt.Errorf("configuration %d already has successor %s, not %s", cfg, m.Next.Cfg, x.Cfg)
+		return refuse("configuration %d already has successor %s, not %s", cfg, m.Next.Cfg, x.Cfg)
 	}
 	if m.Next.better(x) {
 		m.Next = NextC{Cfg: x.Cfg.Clone(), Status: x.Status}
@@ -510,8 +688,8 @@ func (s *Server) paxos(cfg uint64, cs *cfgState, req *Request, resp *Response) e
 	m := cs.cfgMeta
 	ok := !req.Ballot.Less(m.Promised)
 	if ok && req.Op == OpAccept {
-		if req.Value == nil {
-			return fmt.Errorf("accept without a value")
+		if req.Value == nil { // checkRequest refused it already
+			return refuse("accept without a value")
 		}
 		// One ballot carries one value: a second value under the same
 		// ballot is a proposer bug, and taking it could decide twice.

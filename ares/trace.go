@@ -31,6 +31,10 @@ const (
 	AttrGot     = attribute.Key("ares.quorum.got")
 	AttrTag     = attribute.Key("ares.tag")
 	AttrConfigs = attribute.Key("ares.configs")
+	// AttrBase and AttrCovered are a coverable write's base version and
+	// whether it was covered.
+	AttrBase    = attribute.Key("ares.base")
+	AttrCovered = attribute.Key("ares.covered")
 	// AttrAbandoned marks a call still open when its phase ended.
 	AttrAbandoned = attribute.Key("ares.abandoned")
 )

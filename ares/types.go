@@ -9,6 +9,9 @@
 package ares
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -136,11 +139,50 @@ func (c *Config) String() string {
 	for i, s := range c.Servers {
 		ids[i] = s.ID
 	}
-	dap := string(c.DAP)
+	return fmt.Sprintf("c%d[%s %s]", c.ID, strings.Join(ids, ","), c.Kind())
+}
+
+// Kind names how the configuration stores data: "abd", or "ec(n,k)".
+func (c *Config) Kind() string {
 	if c.DAP == EC {
-		dap = fmt.Sprintf("ec(%d,%d)", c.N(), c.K)
+		return fmt.Sprintf("ec(%d,%d)", c.N(), c.K)
 	}
-	return fmt.Sprintf("c%d[%s %s]", c.ID, strings.Join(ids, ","), dap)
+	return string(c.DAP)
+}
+
+// Digest names the configuration's contents: the first 16 bytes, in hex,
+// of a SHA-256 over its members (ids and addresses, in order: a server's
+// position is its EC element index), its DAP and k (for EC; ABD does not
+// use it). The index is not part
+// of it; requests carry the index beside the digest. Two clients that
+// agree on an index but not on what it holds (another DAP, k or member
+// list) send different digests, and a server that recorded the other one
+// refuses, instead of serving data it stored under another layout.
+func (c *Config) Digest() string {
+	h := sha256.New()
+	// Every field is length-prefixed, so no two configurations encode
+	// alike (an id ending in what would be the next field, say).
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	field("ares-config/v1")
+	field(string(c.DAP))
+	var k [8]byte
+	if c.DAP != ABD { // ABD does not use k: clients may leave any there
+		binary.BigEndian.PutUint64(k[:], uint64(int64(c.K)))
+	}
+	h.Write(k[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(c.Servers)))
+	h.Write(n[:])
+	for _, s := range c.Servers {
+		field(s.ID)
+		field(s.Addr)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Describe is the configuration without its index, as a target is named

@@ -84,8 +84,9 @@ type Options struct {
 	Timeout time.Duration
 	// VerboseTimeout bounds the diagnosis of the invalid keys, all
 	// together (finding each one's failing operation and computing its
-	// visualization); it does not change the verdict. A check takes at
-	// most Timeout + VerboseTimeout.
+	// visualization); it does not change the verdict. The minimal
+	// conflicts of the invalid keys get a quarter of it more, so a check
+	// takes at most Timeout + 1.25 × VerboseTimeout.
 	VerboseTimeout time.Duration
 	// VerboseMaxOps is the largest key history (after trimming it to the
 	// failure) that gets Porcupine's verbose check and visualization; the
@@ -111,6 +112,17 @@ type Options struct {
 	// Reach tells the reached check what the history cannot (see
 	// ReachOptions).
 	Reach ReachOptions
+	// Progress, if set, is told what the check is at as it goes ("key
+	// \"k3\" (2 of 16)", "key \"k3\": diagnosis", ...), for a progress line.
+	// It is called from several goroutines at once.
+	Progress func(stage string)
+}
+
+// progress reports a stage to Progress, if set.
+func (o Options) progress(stage string) {
+	if o.Progress != nil {
+		o.Progress(stage)
+	}
 }
 
 // WithDefaults returns o with zero fields set to their defaults. A negative
@@ -221,6 +233,10 @@ type Anomaly struct {
 	KeyOps             int    `json:"key_ops,omitempty"`
 	Visualization      string `json:"visualization,omitempty"`
 	Note               string `json:"note,omitempty"`
+	// Conflict is the minimal conflict: a smallest set of the key's
+	// operations that cannot be linearized by itself (linearizability;
+	// see conflict.go).
+	Conflict *Conflict `json:"conflict,omitempty"`
 }
 
 // Durability summarizes the lost-write check.
@@ -321,6 +337,9 @@ func Check(ctx context.Context, ops []history.Op, opts Options) *Result {
 	}
 
 	res.checkLinearizability(ctx, h, opts)
+	res.addConflicts(ctx, opts)
+	opts.progress("files, durability, tags and reached states")
+	res.checkFiles(h)
 	res.checkDurability(h)
 	res.checkTags(h)
 	res.checkReached(h, opts)
@@ -367,7 +386,7 @@ func (r *Result) MarkIncomplete(why string) {
 // definitive; otherwise anything undecided makes the run Unknown.
 func (r *Result) decide() {
 	var invalid, unknown []string
-	for _, name := range []string{CheckHistory, CheckLinearizability, CheckDurability, CheckTags, CheckFloor, CheckReached} {
+	for _, name := range []string{CheckHistory, CheckLinearizability, CheckFiles, CheckDurability, CheckTags, CheckFloor, CheckReached} {
 		c, ok := r.Checkers[name]
 		if !ok {
 			continue

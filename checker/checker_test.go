@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -792,5 +794,36 @@ func TestVerifiedOnlyAfterTheLastWrite(t *testing.T) {
 	wantVerdict(t, res, Unknown)
 	if !strings.Contains(res.Reason, "not verified: x") {
 		t.Fatalf("reason %q", res.Reason)
+	}
+}
+
+// TestProgressNamesStages: Options.Progress hears each key as its check
+// starts, the diagnosis and minimal conflict of an invalid key, and the
+// checks after linearizability.
+func TestProgressNamesStages(t *testing.T) {
+	hist := build([]top{
+		w(0, "a", "1", 0, 10), r(1, "a", "1", 20, 30),
+		w(2, "b", "1", 0, 10), r(3, "b", "2", 20, 30), // b reads a value never written
+	})
+	var mu sync.Mutex
+	var stages []string
+	Check(context.Background(), hist, Options{MinOK: -1, MinOKShare: -1, Progress: func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		stages = append(stages, s)
+	}})
+	for _, want := range []string{`key "b": diagnosis`, `key "b": minimal conflict`, "files, durability, tags and reached states"} {
+		if !slices.Contains(stages, want) {
+			t.Errorf("no stage %q in %q", want, stages)
+		}
+	}
+	keys := 0
+	for _, s := range stages {
+		if strings.HasPrefix(s, "key ") && strings.HasSuffix(s, " of 2)") {
+			keys++
+		}
+	}
+	if keys != 2 {
+		t.Errorf("%d key stages, want 2: %q", keys, stages)
 	}
 }

@@ -35,6 +35,11 @@ type diagnosis struct {
 	annots   []porcupine.Annotation
 	note     []string
 	desc     string
+	// lanes are the visualization's rows: lanes[i] is the process drawn
+	// on row i (the window's processes in ascending order), and failIdx
+	// the index of the failing operation in the window (-1: not in it).
+	lanes   []int
+	failIdx int
 }
 
 // completion is a return event of the key's history, in Porcupine's event
@@ -122,7 +127,7 @@ const contextOps = 50
 // Porcupine's verbose check for the visualization (the rest) on the
 // segments that end at the failure, if they are few enough.
 func diagnose(dctx context.Context, kh *keyHistory, probe *probed, kf keyFast, h *prepared, opts Options) *diagnosis {
-	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}}
+	d := &diagnosis{kh: kh, prefix: -1, best: kh.ops, window: kh.ops, inits: []int{0}, failIdx: -1}
 	cs := completions(kh)
 	if len(cs) > 0 {
 		sctx := dctx
@@ -230,7 +235,8 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, share int64) {
 	g, stop := newGuard(ctx, share)
 	defer stop()
 	g.reset(len(d.window), true)
-	res, info := porcupine.CheckOperationsVerbose(d.kh.setModel(g, d.inits), d.window, timeout)
+	win := d.laneWindow()
+	res, info := porcupine.CheckOperationsVerbose(d.kh.setModel(g, d.inits), win, timeout)
 	switch {
 	case g.overMem.Load():
 		d.note = append(d.note, "the verbose check reached the memory limit; the visualization shows the partial search")
@@ -259,7 +265,7 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, share int64) {
 		}
 		d.note = append(d.note, fmt.Sprintf(
 			"the visualization shows the %d operations from %s to the failure; the register could then hold %s",
-			len(d.window), fmtNS(lo), strings.Join(vals, " or ")))
+			len(d.window), fmtMS(lo), strings.Join(vals, " or ")))
 	}
 	d.annots = nemesisAnnotations(h.nemesis, lo, hi)
 	if d.failing != nil {
@@ -273,6 +279,42 @@ func (d *diagnosis) verbose(ctx context.Context, h *prepared, share int64) {
 	}
 	info.AddAnnotations(d.annots)
 	d.info = &info
+}
+
+// laneWindow is d.window drawn one row per process: the processes of the
+// window in ascending order, on compact rows (d.lanes names them). It also
+// finds the failing operation in the window (d.failIdx). Porcupine uses
+// ClientId only for drawing, so the verdict is unchanged.
+func (d *diagnosis) laneWindow() []porcupine.Operation {
+	seen := map[int]bool{}
+	d.lanes = d.lanes[:0]
+	d.failIdx = -1
+	for i, op := range d.window {
+		o, _ := op.Metadata.(*clientOp)
+		if o == nil {
+			continue
+		}
+		if !seen[o.process] {
+			seen[o.process] = true
+			d.lanes = append(d.lanes, o.process)
+		}
+		if o == d.failing && d.failIdx < 0 {
+			d.failIdx = i
+		}
+	}
+	sort.Ints(d.lanes)
+	row := make(map[int]int, len(d.lanes))
+	for i, p := range d.lanes {
+		row[p] = i
+	}
+	win := make([]porcupine.Operation, len(d.window))
+	for i, op := range d.window {
+		if o, _ := op.Metadata.(*clientOp); o != nil {
+			op.ClientId = row[o.process]
+		}
+		win[i] = op
+	}
+	return win
 }
 
 // nemesisAnnotations draws the faults overlapping [lo, hi], one row per
@@ -293,7 +335,7 @@ func nemesisAnnotations(ivs []interval, lo, hi int64) []porcupine.Annotation {
 			Start:           s,
 			End:             e,
 			Description:     short(desc),
-			Details:         fmt.Sprintf("%s from %s to %s", desc, fmtNS(iv.Start), fmtNS(iv.End)),
+			Details:         fmt.Sprintf("%s from %s to %s", desc, fmtMS(iv.Start), fmtMS(iv.End)),
 			BackgroundColor: faultColor(iv.Fault),
 		})
 	}

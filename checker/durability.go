@@ -45,7 +45,7 @@ func (r *Result) checkDurability(h *prepared) {
 		okWrites, lateReads := 0, 0
 		lastAck := int64(-1) // when the key's last acknowledged write completed
 		for _, o := range ops {
-			if o.f == history.FWrite && o.typ == history.Ok {
+			if (o.f == history.FWrite || o.f == history.FCAS) && o.typ == history.Ok {
 				okWrites++
 				lastAck = max(lastAck, o.ret)
 			}
@@ -74,7 +74,7 @@ func (r *Result) checkDurability(h *prepared) {
 		initial := final.value == ""
 		var cands []*clientOp
 		for _, o := range ops {
-			if o.f == history.FWrite && o.typ != history.Fail && o.value == final.value {
+			if (o.f == history.FWrite || o.f == history.FCAS) && o.typ != history.Fail && o.value == final.value {
 				cands = append(cands, o)
 			}
 		}
@@ -89,7 +89,7 @@ func (r *Result) checkDurability(h *prepared) {
 		}
 		var lw []OpRef
 		for _, w := range ops {
-			if w.f != history.FWrite || w.typ != history.Ok || w.ret >= final.call {
+			if w.f != history.FWrite && w.f != history.FCAS || w.typ != history.Ok || w.ret >= final.call {
 				continue
 			}
 			older := true // every candidate precedes w

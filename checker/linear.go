@@ -19,8 +19,18 @@ import (
 // that the model's state is an int: cheap to compare and hash.
 type regInput struct {
 	write bool
-	v     int // written value (writes)
+	v     int // written value (writes, cas)
+	// cas: set v if the state is old; its output is true (it did),
+	// casUnknown (indeterminate: it did, or the state was not old).
+	cas bool
+	old int
+	// notBase, for a covered write's read, is its base + 1: the state
+	// read must not be the base (cover.go).
+	notBase int
 }
+
+// casUnknown is the output of a cas whose outcome is unknown.
+const casUnknown = "unknown"
 
 // keyHistory is one key's history in the form Porcupine checks.
 type keyHistory struct {
@@ -36,6 +46,9 @@ type keyHistory struct {
 	all []*clientOp
 	// built says the fields above all are computed (see build).
 	built bool
+	// cas says the key needs the model's step for every operation (cover.go):
+	// no fast check decides it and its history is searched whole.
+	cas bool
 }
 
 // buildKey turns one key's operations into Porcupine operations with
@@ -82,6 +95,7 @@ func (kh *keyHistory) build() {
 	}
 	readBy := map[string]int64{} // value -> earliest return of an ok read of it
 	writers := map[string]int{}  // value -> ok and indeterminate writes of it
+	kh.cas = needsModel(ops)
 	for _, o := range ops {
 		switch {
 		case o.f == history.FRead && o.typ == history.Ok:
@@ -92,12 +106,25 @@ func (kh *keyHistory) build() {
 			writers[o.value]++
 		}
 	}
-	clients := map[int]int{} // process -> compact row for the visualization
+	// clients numbers processes by first appearance; the visualization
+	// redraws its window one row per process (diagnosis.laneWindow).
+	clients := map[int]int{}
 	for _, o := range ops {
 		var op porcupine.Operation
 		switch {
 		case o.f == history.FRead && o.typ == history.Ok:
-			op = porcupine.Operation{Input: regInput{}, Output: intern(o.value), Call: o.call, Return: o.ret}
+			in := regInput{}
+			if o.selfCovered {
+				in.notBase = intern(o.baseValue) + 1
+			}
+			op = porcupine.Operation{Input: in, Output: intern(o.value), Call: o.call, Return: o.ret}
+		case o.f == history.FCAS && o.typ == history.Ok:
+			op = porcupine.Operation{Input: regInput{cas: true, old: intern(o.baseValue), v: intern(o.value)}, Output: true, Call: o.call, Return: o.ret}
+		case o.f == history.FCAS && (o.typ == history.Info || o.typ == pendingType):
+			op = porcupine.Operation{Input: regInput{cas: true, old: intern(o.baseValue), v: intern(o.value)}, Output: casUnknown, Call: o.call, Return: kh.infty}
+		case o.f == history.FWrite && (o.typ == history.Info || o.typ == pendingType) && kh.cas:
+			// Values need not be unique: no simplification.
+			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: kh.infty}
 		case o.f == history.FWrite && o.typ == history.Ok:
 			op = porcupine.Operation{Input: regInput{write: true, v: intern(o.value)}, Call: o.call, Return: o.ret}
 		case o.f == history.FWrite && (o.typ == history.Info || o.typ == pendingType):
@@ -136,11 +163,17 @@ func (kh *keyHistory) build() {
 // step is the register's sequential specification on interned values.
 func step(state, input, output any) (bool, any) {
 	in, _ := input.(regInput)
-	if in.write {
+	switch {
+	case in.write:
 		return true, in.v
+	case in.cas:
+		if state == in.old {
+			return true, in.v
+		}
+		return output == casUnknown, state
 	}
 	out, ok := output.(int)
-	return ok && out == state, state
+	return ok && out == state && (in.notBase == 0 || out != in.notBase-1), state
 }
 
 // model is the register model for one key, starting in state init,
@@ -167,6 +200,16 @@ func (kh *keyHistory) model(g *guard, init int) porcupine.Model {
 			if in.write {
 				return "write " + strconv.Quote(short(kh.value(in.v)))
 			}
+			if in.cas {
+				s := fmt.Sprintf("cas %q -> %q", short(kh.value(in.old)), short(kh.value(in.v)))
+				if output == casUnknown {
+					s += " (outcome unknown)"
+				}
+				return s
+			}
+			if in.notBase > 0 {
+				return fmt.Sprintf("covered write (base %q) -> %q", short(kh.value(in.notBase-1)), short(kh.value(output.(int))))
+			}
 			out, _ := output.(int)
 			return "read -> " + strconv.Quote(short(kh.value(out)))
 		},
@@ -179,17 +222,47 @@ func (kh *keyHistory) model(g *guard, init int) porcupine.Model {
 			if !ok || o == nil {
 				return ""
 			}
-			s := fmt.Sprintf("process %d, line %d, %s", o.process, o.line, o.typ)
-			if o.typ == history.Info || o.typ == pendingType {
-				s += " (may take effect at any time after its invoke, or never)"
-			}
-			if o.err != "" {
-				s += ": " + o.err
-			}
-			return s
+			return describeMetadata(o)
 		},
 	}
 	return m
+}
+
+// describeMetadata is an operation's tooltip in the visualization: who
+// ran it, where it is in the history, how it ended and, when the history
+// records them, the tag it wrote or returned and the configuration it
+// finished in.
+func describeMetadata(o *clientOp) string {
+	f := o.f
+	if o.orig != "" {
+		f = o.orig
+	}
+	s := fmt.Sprintf("p%d %s, line %d, %s", o.process, f, o.line, o.typ)
+	if o.typ == history.Info || o.typ == pendingType {
+		s += " (may take effect at any time after its invoke, or never)"
+	}
+	if o.err != "" {
+		s += ": " + o.err
+	}
+	if o.tag != nil {
+		s += "; tag " + o.tag.String()
+	}
+	if o.config >= 0 {
+		s += fmt.Sprintf("; config %d", o.config)
+	}
+	if o.configs > 1 {
+		s += fmt.Sprintf(" (visited %d configurations)", o.configs)
+	}
+	if o.behind {
+		s += "; behind"
+	}
+	if o.covered {
+		s += "; covered"
+	}
+	if o.final {
+		s += "; final read"
+	}
+	return s
 }
 
 // setModel is the model starting in any of the states inits (Porcupine's
@@ -282,7 +355,7 @@ func searchShare(opts Options) int64 {
 // (GOMAXPROCS at a time, each within its memory share), then diagnoses the
 // invalid keys.
 func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Options) {
-	byKey := h.byKey()
+	byKey := h.linearOps()
 	khs := make([]*keyHistory, 0, len(byKey))
 	for _, k := range h.keys {
 		khs = append(khs, newKey(k, byKey[k], h.end))
@@ -304,9 +377,11 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	fast := make([]keyFast, len(khs))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
+	var started atomic.Int64
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
+				opts.progress(fmt.Sprintf("key %s (%d of %d)", quoteKey(khs[i].key), started.Add(1), len(khs)))
 				results[i], fast[i] = checkKey(cctx, khs[i], searchShare(opts))
 			}
 		})
@@ -336,6 +411,7 @@ func (r *Result) checkLinearizability(ctx context.Context, h *prepared, opts Opt
 	for w := 0; w < workers(); w++ {
 		wg.Go(func() {
 			for i := range jobs {
+				opts.progress("key " + quoteKey(khs[i].key) + ": diagnosis")
 				diags[i] = diagnose(dctx, khs[i], results[i].probe, fast[i], h, opts)
 			}
 		})
@@ -408,7 +484,7 @@ func checkKey(ctx context.Context, kh *keyHistory, share int64) (kr KeyResult, k
 	}
 	start := time.Now()
 	defer func() { kr.Seconds = time.Since(start).Seconds() }()
-	if porcupineOnly {
+	if porcupineOnly || needsModel(kh.all) {
 		kh.build()
 		kr.Method, kr.Ops = MethodPorcupine, len(kh.ops)
 		return checkPorcupine(ctx, kh, share, kr), kf

@@ -34,10 +34,31 @@ type clientOp struct {
 	behind   bool
 	// final marks the harness's final reads (not workload operations).
 	final bool
+	// Cover and cas operations (cover.go): orig is the recorded function
+	// when f was rewritten; base and baseValue are the version a cover is
+	// based on (the value a cas expects); covered and got are a covered
+	// write's outcome and the value it returned.
+	orig      string
+	base      *history.Tag
+	baseValue string
+	covered   bool
+	got       string
+	// baseRead is a successful cover's derived read of its base, derived
+	// marks such a read, and selfCovered a covered write that returned its
+	// own base.
+	baseRead    *clientOp
+	derived     bool
+	selfCovered bool
+	// file marks a whole-file operation (files.go): f is read or write,
+	// orig read-file or write-file; only the files check looks at it.
+	file bool
 }
 
 func (o *clientOp) ref() *OpRef {
 	r := &OpRef{Line: o.line, Process: o.process, F: o.f, Key: o.key, Value: o.value, Type: o.typ, Invoke: o.call}
+	if o.orig != "" {
+		r.F = o.orig
+	}
 	if o.ret >= 0 {
 		t := o.ret
 		r.Complete = &t
@@ -71,6 +92,9 @@ type prepared struct {
 	end     int64      // latest time of any line
 	pending int
 	keys    []string
+	// files are the fragmented files of whole-file operations (files.go),
+	// not in keys.
+	files []string
 	// ended says the history closes with its end-of-run line; requested
 	// are the fault kinds that line says the run asked for, and endError
 	// why it says the run cannot pass.
@@ -139,7 +163,7 @@ func prepare(ops []history.Op) (*prepared, error) {
 				err = fmt.Errorf("line %d: nemesis line with f %q", line, op.F)
 			}
 		case history.Invoke:
-			if op.F != history.FRead && op.F != history.FWrite {
+			if !history.ClientF(op.F) {
 				err = fmt.Errorf("line %d: process %d: unknown f %q", line, op.Process, op.F)
 				break
 			}
@@ -152,8 +176,14 @@ func prepare(ops []history.Op) (*prepared, error) {
 			keys[op.Key] = true
 			c := clientOp{line: line, process: op.Process, f: op.F, key: op.Key, call: op.Time, ret: -1, typ: pendingType,
 				config: -1, final: op.Final}
-			if op.F == history.FWrite {
+			if op.F != history.FRead {
 				c.value = op.Value
+			}
+			if op.F == history.FCover || op.F == history.FCAS {
+				c.base, c.baseValue = op.Base, op.BaseValue
+			}
+			if op.F == history.FCover {
+				c.orig = op.F
 			}
 			h.ops = append(h.ops, c)
 		case history.Ok, history.Fail, history.Info:
@@ -185,8 +215,11 @@ func prepare(ops []history.Op) (*prepared, error) {
 			if op.Config != nil {
 				c.config = int64(*op.Config)
 			}
-			if c.f == history.FRead && op.Type == history.Ok {
+			if (c.f == history.FRead || c.f == history.FReadFile) && op.Type == history.Ok {
 				c.value = op.Value
+			}
+			if c.f == history.FCover && op.Type == history.Ok {
+				c.covered, c.got = op.Covered, op.Value
 			}
 		case history.End:
 			h.ended = true
@@ -218,6 +251,8 @@ func prepare(ops []history.Op) (*prepared, error) {
 		}
 	}
 	h.keys = sortedKeys(keys)
+	h.expandCover()
+	h.markFiles()
 	return h, err
 }
 
@@ -226,7 +261,9 @@ func (h *prepared) byKey() map[string][]*clientOp {
 	m := map[string][]*clientOp{}
 	for i := range h.ops {
 		o := &h.ops[i]
-		m[o.key] = append(m[o.key], o)
+		if !o.file {
+			m[o.key] = append(m[o.key], o)
+		}
 	}
 	return m
 }

@@ -3,11 +3,11 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"html/template"
 	"io"
-	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ares-torture/torture/history"
@@ -54,6 +54,38 @@ type reportData struct {
 	Keys       []KeyResult
 	MoreKeys   int
 	Reached    []ReachedCount
+	// Facts are the run's start, seed, rerun command and versions.
+	Facts []kv
+	// Files are the run's files, linked relative to the report.
+	Files []runFile
+	// Anomalies are R.Anomalies with their time and the faults active
+	// then.
+	Anomalies []anomRow
+	// TimeBase says what the report's times count from.
+	TimeBase string
+	// Rows are the anomalies the table lists: at most maxAnomRows of
+	// each checker; MoreAnoms says how many of each it leaves out.
+	Rows      []anomRow
+	MoreAnoms string
+	// Conflicts are the anomalies with a minimal conflict, at most
+	// maxConflicts; MoreConflicts counts the rest.
+	Conflicts     []Anomaly
+	MoreConflicts int
+	// Nemesis is the fault table, at most maxRows; MoreNemesis counts the
+	// rest.
+	Nemesis     []interval
+	MoreNemesis int
+}
+
+// anomRow is an anomaly as the report shows it.
+type anomRow struct {
+	Anomaly
+	// Has says the anomaly names an operation; At is its time (the
+	// completion, or the invoke of one that never completed), counted
+	// from the report's origin, and Faults the faults active then.
+	Has    bool
+	At     int64
+	Faults string
 }
 
 type countRow struct {
@@ -68,8 +100,8 @@ type latRow struct {
 
 type kv struct{ K, V string }
 
-func (r *Result) renderReport(w io.Writer) error {
-	d := reportData{R: r, Title: "ARES torture run"}
+func (r *Result) renderReport(w io.Writer, files []runFile) error {
+	d := reportData{R: r, Title: "ARES torture run", Files: files}
 	if r.Meta != nil && r.Meta.Test != "" {
 		d.Title = r.Meta.Test
 	}
@@ -81,6 +113,7 @@ func (r *Result) renderReport(w io.Writer) error {
 		}
 	}
 	if r.Meta != nil {
+		d.Facts = metaFacts(r.Meta)
 		for _, k := range sortedKeys(r.Meta.Options) {
 			b, err := json.Marshal(r.Meta.Options[k])
 			v := string(b)
@@ -89,6 +122,12 @@ func (r *Result) renderReport(w io.Writer) error {
 			}
 			d.Options = append(d.Options, kv{k, v})
 		}
+	}
+	o := r.Stats.Origin
+	if o == 0 {
+		d.TimeBase = "seconds since the run's start (history time 0), as in the anomaly descriptions, history.jsonl and the visualizations"
+	} else {
+		d.TimeBase = fmt.Sprintf("seconds since the history's first line (history time %d ns); the anomaly descriptions count from history time 0", o)
 	}
 	d.Periods = r.Stats.Periods
 	if len(d.Periods) > maxRows {
@@ -103,12 +142,173 @@ func (r *Result) renderReport(w io.Writer) error {
 		keys = keys[:maxRows]
 	}
 	d.Keys = keys
-	if r.hist != nil {
-		d.Timeline = timelineSVG(r.hist)
+	d.Anomalies = anomalyRows(r.Anomalies, r.Stats.Nemesis, o)
+	marks := markers(d.Anomalies)
+	d.Rows, d.MoreAnoms = capAnomalies(d.Anomalies)
+	for _, a := range r.Anomalies {
+		if a.Conflict == nil {
+			continue
+		}
+		if len(d.Conflicts) == maxConflicts {
+			d.MoreConflicts++
+			continue
+		}
+		d.Conflicts = append(d.Conflicts, a)
 	}
-	d.RatePlot = rateSVG(r.Stats)
+	d.Nemesis = r.Stats.Nemesis
+	if len(d.Nemesis) > maxRows {
+		d.MoreNemesis = len(d.Nemesis) - maxRows
+		d.Nemesis = d.Nemesis[:maxRows]
+	}
+	// Both plots share one time axis: from the origin to the end of the
+	// last rate bin (or of the history).
+	t0, t1 := o, o+int64(float64(len(r.Stats.Rate))*r.Stats.RateBinSeconds*1e9)
+	if r.hist != nil {
+		t1 = max(t1, r.hist.end)
+		d.Timeline = timelineSVG(r.hist, r.Stats, marks, t0, t1)
+	}
+	d.RatePlot = rateSVG(r.Stats, marks, t0, t1)
 	d.Reached = r.Reached.Counts()
 	return reportTmpl.Execute(w, d)
+}
+
+// maxAnomRows caps the anomalies table's rows of each checker, and
+// maxConflicts the minimal-conflict diagrams: a failure-heavy history has
+// tens of thousands of anomalies (a reused tag makes one per read), and a
+// report of all of them is too big to open. results.json has them all.
+const (
+	maxAnomRows  = 100
+	maxConflicts = 5
+)
+
+// capAnomalies keeps the first maxAnomRows anomalies of each checker, in
+// order, and says how many of each it left out.
+func capAnomalies(rows []anomRow) ([]anomRow, string) {
+	n := map[string]int{}
+	var kept []anomRow
+	for _, a := range rows {
+		n[a.Checker]++
+		if n[a.Checker] <= maxAnomRows {
+			kept = append(kept, a)
+		}
+	}
+	var more []string
+	for _, c := range sortedKeys(n) {
+		if n[c] > maxAnomRows {
+			more = append(more, fmt.Sprintf("%d more %s anomalies", n[c]-maxAnomRows, c))
+		}
+	}
+	if len(more) == 0 {
+		return kept, ""
+	}
+	return kept, fmt.Sprintf("The table lists the first %d anomalies of each checker (%d in all); %s are in results.json.",
+		maxAnomRows, len(rows), strings.Join(more, ", "))
+}
+
+// maxMarks caps the violation markers drawn on the plots (the anomalies
+// table lists every one).
+const maxMarks = 60
+
+// markers are the violations to mark on the plots: one per instant (the
+// anomalies found at one time, by several checkers or on several keys,
+// share it), at most maxMarks.
+func markers(rows []anomRow) []anomRow {
+	var marks []anomRow
+	at := map[int64]int{}
+	for _, a := range rows {
+		if !a.Has {
+			continue
+		}
+		if i, ok := at[a.At]; ok {
+			m := &marks[i]
+			if !slices.Contains(strings.Split(m.Checker, ", "), a.Checker) {
+				m.Checker += ", " + a.Checker
+			}
+			if !slices.Contains(strings.Split(m.Key, ", "), a.Key) {
+				m.Key += ", " + a.Key
+			}
+			m.Description += " / " + a.Description
+			continue
+		}
+		if len(marks) == maxMarks {
+			continue
+		}
+		at[a.At] = len(marks)
+		marks = append(marks, a)
+	}
+	return marks
+}
+
+// metaFacts are the run's facts for the report's head: start, seed, rerun
+// command and versions.
+func metaFacts(m *Meta) []kv {
+	var f []kv
+	if !m.Start.IsZero() {
+		f = append(f, kv{"started", m.Start.Format("2006-01-02 15:04:05.000 -0700") + " (" + m.Start.UTC().Format("15:04:05 UTC") + ")"})
+	}
+	if m.Seed != nil {
+		f = append(f, kv{"seed", strconv.FormatInt(*m.Seed, 10)})
+	}
+	if m.Rerun != "" {
+		f = append(f, kv{"rerun", m.Rerun})
+	}
+	if m.RunDir != "" {
+		f = append(f, kv{"run directory", m.RunDir})
+	}
+	for _, k := range sortedKeys(m.Versions) {
+		f = append(f, kv{"version of " + k, m.Versions[k]})
+	}
+	return f
+}
+
+// anomalyRows gives each anomaly its time and the faults active then;
+// times count from origin.
+func anomalyRows(as []Anomaly, nem []interval, origin int64) []anomRow {
+	rows := make([]anomRow, len(as))
+	for i, a := range as {
+		rows[i] = anomRow{Anomaly: a}
+		if a.Op == nil {
+			continue
+		}
+		t := a.Op.Invoke
+		if a.Op.Complete != nil {
+			t = *a.Op.Complete
+		}
+		rows[i].Has, rows[i].At, rows[i].Faults = true, t-origin, faultsAt(nem, t, origin)
+	}
+	return rows
+}
+
+// faultsAt names the faults active at history time t, or says that none
+// was and which one stopped last.
+func faultsAt(nem []interval, t, origin int64) string {
+	desc := func(iv *interval) string {
+		if iv.Value == "" {
+			return iv.Fault
+		}
+		return iv.Fault + " " + short(iv.Value)
+	}
+	var act []string
+	var last *interval
+	for i := range nem {
+		iv := &nem[i]
+		if strings.HasPrefix(iv.Error, "not applied") {
+			continue
+		}
+		switch {
+		case iv.Start <= t && (t <= iv.End || iv.Open):
+			act = append(act, desc(iv))
+		case iv.End < t && (last == nil || iv.End > last.End):
+			last = iv
+		}
+	}
+	switch {
+	case len(act) > 0:
+		return strings.Join(act, ", ")
+	case last != nil:
+		return fmt.Sprintf("no fault active (the last, %s, stopped at %s)", desc(last), fmtNS(last.End-origin))
+	}
+	return "no fault active"
 }
 
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -118,44 +318,50 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f%%", *p*100)
 	},
-	"f1":   func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"f3":   func(v float64) string { return fmt.Sprintf("%.3f", v) },
-	"secs": func(ns int64) string { return fmtNS(ns) },
-	"join": strings.Join,
-	"sub":  func(a, b int64) string { return fmtNS(a - b) },
-	"begin": func(r *Result) int64 {
-		if r.hist != nil {
-			return r.hist.begin
-		}
-		return 0
-	},
+	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"f3":    func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"secs":  func(ns int64) string { return fmtNS(ns) },
+	"join":  strings.Join,
+	"sub":   func(a, b int64) string { return fmtNS(a - b) },
+	"begin": func(r *Result) int64 { return r.Stats.Origin },
+	"size":  fmtSize,
+
+	"conflictHTML": conflictHTML,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{.Title}}: {{.R.Verdict}}</title>
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;padding:0 1em}
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;color:#222;padding:0 1em}
 h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .verdict{display:inline-block;color:#fff;padding:.15em .6em;border-radius:4px;font-weight:bold}
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.2em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .valid{color:#2e8b3a}.invalid{color:#c0392b;font-weight:bold}.unknown{color:#c77c0e}
-.small{color:#666;font-size:.9em} svg{background:#fff;border:1px solid #ddd}
+.small{color:#666;font-size:.9em} svg{background:#fff;border:1px solid #ddd;width:100%;height:auto;display:block}
+table.facts th{width:11em} ul.files{columns:3 20em;font-size:.9em;padding-left:1.2em} ul.files li{break-inside:avoid}
+.viol{color:#d0021b;font-weight:bold}
 code{background:#f4f4f4;padding:0 .2em}
 </style></head><body>
 <h1>{{.Title}} <span class="verdict" style="background:{{.Color}}">{{.R.Verdict}}</span></h1>
 <p>{{.R.Reason}}</p>
-<p class="small">{{with .R.Meta}}{{if .RunDir}}Run directory <code>{{.RunDir}}</code>. {{end}}{{end}}Checked in {{f3 .R.CheckSeconds}} s.</p>
+<p class="small">Checked in {{f3 .R.CheckSeconds}} s. Times in this report are {{.TimeBase}}.</p>
+{{range .Conflicts}}{{conflictHTML .}}{{end}}{{if .MoreConflicts}}<p class="small">and minimal conflicts on {{.MoreConflicts}} more keys in results.json</p>{{end}}
+{{if .Facts}}<table class="facts">{{range .Facts}}<tr><th>{{.K}}</th><td><code>{{.V}}</code></td></tr>
+{{end}}</table>{{end}}
+{{if .Files}}<h2>Files</h2>
+<ul class="files">{{range .Files}}<li><a href="{{.Href}}">{{.Name}}</a>{{if not .Dir}} <span class="small">{{size .Size}}</span>{{end}}</li>
+{{end}}</ul>{{end}}
 
 <h2>Checkers</h2>
 <table><tr><th>checker</th><th>verdict</th><th>detail</th></tr>
 {{range $name, $c := .R.Checkers}}<tr><td>{{$name}}</td><td class="{{$c.Verdict}}">{{$c.Verdict}}</td><td>{{$c.Reason}}</td></tr>
 {{end}}</table>
 
-{{if .R.Anomalies}}<h2>Anomalies</h2>
-<table><tr><th>checker</th><th>key</th><th>description</th><th>visualization</th></tr>
-{{range .R.Anomalies}}<tr><td>{{.Checker}}</td><td><code>{{.Key}}</code></td><td>{{.Description}}{{if .Lost}}<br><span class="small">lost: {{range .Lost}}{{.String}}; {{end}}</span>{{end}}{{if .Note}}<br><span class="small">{{.Note}}</span>{{end}}</td>
+{{if .Anomalies}}<h2>Anomalies</h2>
+<table><tr><th>checker</th><th>key</th><th>at</th><th>faults active then</th><th>description</th><th>visualization</th></tr>
+{{range .Rows}}<tr><td>{{.Checker}}</td><td><code>{{.Key}}</code></td><td class="n">{{if .Has}}<span class="viol">{{secs .At}}</span>{{else}}–{{end}}</td><td>{{if .Has}}{{.Faults}}{{else}}–{{end}}</td><td>{{.Description}}{{if .Lost}}<br><span class="small">lost: {{range .Lost}}{{.String}}; {{end}}</span>{{end}}{{if .Note}}<br><span class="small">{{.Note}}</span>{{end}}</td>
 <td>{{if .Visualization}}<a href="{{.Visualization}}">{{.Visualization}}</a>{{else}}–{{end}}</td></tr>
-{{end}}</table>{{end}}
+{{end}}</table>{{with .MoreAnoms}}<p class="small">{{.}}</p>{{end}}{{end}}
 
 {{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 
@@ -195,8 +401,8 @@ Durability: {{.R.Durability.KeysChecked}} keys verified, {{.R.Durability.KeysUnv
 
 <h2>Nemesis</h2>
 {{if .R.Stats.Nemesis}}<table><tr><th>fault</th><th>targets</th><th>start</th><th>stop</th><th>error</th></tr>
-{{range .R.Stats.Nemesis}}<tr><td>{{.Fault}}</td><td>{{.Value}}</td><td class="n">{{sub .Start $b}}</td><td class="n">{{sub .End $b}}{{if .Open}} (never stopped){{end}}</td><td>{{.Error}}</td></tr>
-{{end}}</table>{{else}}<p>No faults.</p>{{end}}
+{{range .Nemesis}}<tr><td>{{.Fault}}</td><td>{{.Value}}</td><td class="n">{{sub .Start $b}}</td><td class="n">{{sub .End $b}}{{if .Open}} (never stopped){{end}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{if .MoreNemesis}}<p class="small">and {{.MoreNemesis}} more faults in history.jsonl and results.json</p>{{end}}{{else}}<p>No faults.</p>{{end}}
 
 <h2>Keys</h2>
 <table><tr><th>key</th><th>verdict</th><th>ops checked</th><th>seconds</th><th>detail</th></tr>
@@ -208,217 +414,3 @@ Durability: {{.R.Durability.KeysChecked}} keys verified, {{.R.Durability.KeysUnv
 <tr><td>checker</td><td><code>timeout {{.R.Options.Timeout}}, verbose timeout {{.R.Options.VerboseTimeout}}, verbose max ops {{.R.Options.VerboseMaxOps}}, min ok {{.R.Options.MinOK}}, min ok share {{.R.Options.MinOKShare}}</code></td></tr></table>
 </body></html>
 `))
-
-// svg geometry shared by both plots.
-const (
-	svgW   = 1060
-	padL   = 60
-	padR   = 20
-	plotW  = svgW - padL - padR
-	laneH  = 14
-	scatH  = 260
-	rateH  = 180
-	padTop = 10
-	padBot = 30
-)
-
-// timelineSVG draws fault lanes and shaded bands over a latency scatter
-// (log scale) of every sampled operation, by completion time.
-func timelineSVG(h *prepared) template.HTML {
-	span := float64(h.end - h.begin)
-	if span <= 0 {
-		span = 1
-	}
-	x := func(t int64) float64 { return padL + float64(t-h.begin)/span*plotW }
-	kinds := map[string]int{}
-	var kindList []string
-	for _, iv := range h.nemesis {
-		if _, ok := kinds[iv.Fault]; !ok {
-			kinds[iv.Fault] = len(kindList)
-			kindList = append(kindList, iv.Fault)
-		}
-	}
-	lanesH := len(kindList) * laneH
-	top := padTop + lanesH + 6
-	height := top + scatH + padBot
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-size="11">`, svgW, height, svgW, height)
-	// Fault lanes and bands.
-	for i, k := range kindList {
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, padL-4, padTop+i*laneH+10, html.EscapeString(short(k)))
-	}
-	for _, iv := range h.nemesis {
-		x0, x1 := x(iv.Start), x(iv.End)
-		w := math.Max(x1-x0, 1.5)
-		c := faultColor(iv.Fault)
-		title := html.EscapeString(fmt.Sprintf("%s %s: %s – %s", iv.Fault, iv.Value, fmtNS(iv.Start-h.begin), fmtNS(iv.End-h.begin)))
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
-			x0, padTop+kinds[iv.Fault]*laneH, w, laneH-2, c, title)
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s" opacity="0.25"><title>%s</title></rect>`,
-			x0, top, w, scatH, c, title)
-	}
-	// Latency scale: log10 from the smallest to the largest latency.
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i := range h.ops {
-		o := &h.ops[i]
-		if o.ret < 0 {
-			continue
-		}
-		l := math.Max(float64(o.ret-o.call)/1e6, 0.01)
-		lo, hi = math.Min(lo, l), math.Max(hi, l)
-	}
-	if math.IsInf(lo, 1) {
-		lo, hi = 0.1, 1000
-	}
-	llo, lhi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	if lhi <= llo {
-		lhi = llo + 1
-	}
-	y := func(ms float64) float64 {
-		v := (math.Log10(math.Max(ms, 0.01)) - llo) / (lhi - llo)
-		return float64(top+scatH) - v*scatH
-	}
-	for e := llo; e <= lhi; e++ {
-		yy := y(math.Pow(10, e))
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
-			padL, padL+plotW, yy, yy, padL-4, yy+4, msLabel(math.Pow(10, e)))
-	}
-	fmt.Fprintf(&b, `<text x="12" y="%d" transform="rotate(-90 12 %d)" text-anchor="middle">latency</text>`, top+scatH/2, top+scatH/2)
-	axisX(&b, h.begin, h.end, x, top+scatH)
-	// Points: failures and indeterminate ones are rarer and matter more,
-	// so they get half the budget before ok operations are sampled.
-	var okIdx, otherIdx []int
-	for i := range h.ops {
-		switch h.ops[i].typ {
-		case history.Ok:
-			okIdx = append(okIdx, i)
-		case history.Fail, history.Info:
-			otherIdx = append(otherIdx, i)
-		}
-	}
-	otherIdx = sample(otherIdx, maxPoints/2)
-	okIdx = sample(okIdx, maxPoints-len(otherIdx))
-	colors := map[history.Type]string{history.Ok: "#2e8b3a", history.Fail: "#c0392b", history.Info: "#e67e22"}
-	for _, set := range [][]int{okIdx, otherIdx} {
-		for _, i := range set {
-			o := &h.ops[i]
-			ms := float64(o.ret-o.call) / 1e6
-			shape := "circle"
-			if o.f == history.FWrite {
-				shape = "rect"
-			}
-			title := html.EscapeString(fmt.Sprintf("%s %s %s (process %d, line %d): %.1f ms", o.typ, o.f, o.key, o.process, o.line, ms))
-			if shape == "circle" {
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="%s" fill-opacity="0.6"><title>%s</title></circle>`,
-					x(o.ret), y(ms), colors[o.typ], title)
-			} else {
-				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="3.5" height="3.5" fill="%s" fill-opacity="0.6"><title>%s</title></rect>`,
-					x(o.ret)-1.75, y(ms)-1.75, colors[o.typ], title)
-			}
-		}
-	}
-	b.WriteString(`</svg>`)
-	n := 0
-	for i := range h.ops {
-		if h.ops[i].ret >= 0 {
-			n++
-		}
-	}
-	note := fmt.Sprintf(`<p class="small">Each completed operation at its completion time and latency: circles are reads, squares writes; <span style="color:#2e8b3a">ok</span>, <span style="color:#e67e22">info</span>, <span style="color:#c0392b">fail</span>. Shaded bands are faults. %d of %d operations drawn.</p>`,
-		len(okIdx)+len(otherIdx), n)
-	return template.HTML(b.String() + note) // #nosec: built from escaped parts
-}
-
-// rateSVG plots completions per second by outcome.
-func rateSVG(st Stats) template.HTML {
-	if len(st.Rate) == 0 {
-		return template.HTML(`<p class="small">No completed operations.</p>`)
-	}
-	height := padTop + rateH + padBot
-	top := padTop
-	maxV := 1.0
-	for _, bin := range st.Rate {
-		maxV = math.Max(maxV, float64(bin.OK+bin.Fail+bin.Info)/st.RateBinSeconds)
-	}
-	n := len(st.Rate)
-	x := func(i int) float64 { return padL + float64(i)/float64(n)*plotW }
-	y := func(v float64) float64 { return float64(top+rateH) - v/maxV*rateH }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-size="11">`, svgW, height, svgW, height)
-	for _, frac := range []float64{0, 0.5, 1} {
-		yy := y(maxV * frac)
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%.0f/s</text>`,
-			padL, padL+plotW, yy, yy, padL-4, yy+4, maxV*frac)
-	}
-	series := []struct {
-		color string
-		get   func(RateBin) int
-	}{
-		{"#2e8b3a", func(r RateBin) int { return r.OK }},
-		{"#e67e22", func(r RateBin) int { return r.Info }},
-		{"#c0392b", func(r RateBin) int { return r.Fail }},
-	}
-	for _, s := range series {
-		// Steps: each bin is a level across its width.
-		var pts []string
-		for i, bin := range st.Rate {
-			yy := y(float64(s.get(bin)) / st.RateBinSeconds)
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f %.1f,%.1f", x(i), yy, x(i+1), yy))
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, s.color, strings.Join(pts, " "))
-	}
-	span := int64(float64(n) * st.RateBinSeconds * 1e9)
-	axisX(&b, 0, span, func(t int64) float64 { return padL + float64(t)/float64(span)*plotW }, top+rateH)
-	b.WriteString(`</svg>`)
-	note := fmt.Sprintf(`<p class="small">Completions per second (bins of %gs): <span style="color:#2e8b3a">ok</span>, <span style="color:#e67e22">info</span>, <span style="color:#c0392b">fail</span>.</p>`, st.RateBinSeconds)
-	return template.HTML(b.String() + note) // #nosec: numbers only
-}
-
-// axisX draws a time axis in seconds since t0 at height y.
-func axisX(b *strings.Builder, t0, t1 int64, x func(int64) float64, y int) {
-	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#999"/>`, padL, padL+plotW, y, y)
-	span := float64(t1-t0) / 1e9
-	step := niceStep(span / 10)
-	for s := 0.0; s <= span+1e-9; s += step {
-		xx := x(t0 + int64(s*1e9))
-		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#999"/><text x="%.1f" y="%d" text-anchor="middle">%gs</text>`,
-			xx, xx, y, y+4, xx, y+16, math.Round(s*1000)/1000)
-	}
-}
-
-func niceStep(raw float64) float64 {
-	if raw <= 0 {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(raw)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if raw <= m*p {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
-func msLabel(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%gs", ms/1000)
-	default:
-		return fmt.Sprintf("%gms", ms)
-	}
-}
-
-// sample keeps at most n indices, evenly spread.
-func sample(idx []int, n int) []int {
-	if n <= 0 {
-		return nil
-	}
-	if len(idx) <= n {
-		return idx
-	}
-	out := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, idx[i*len(idx)/n])
-	}
-	return out
-}

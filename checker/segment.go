@@ -74,6 +74,14 @@ func (kh *keyHistory) check(ctx context.Context, ops []porcupine.Operation, shar
 	g, stop := newGuard(ctx, share)
 	defer stop()
 	defer func() { sc.overMem = g.overMem.Load() }()
+	if kh.cas {
+		// The cuts' end states assume only writes change the state.
+		sc.segs, sc.states = [][]porcupine.Operation{ops}, [][]int{{0}}
+		if sc.res = kh.porcupine(ctx, g, 0, ops); sc.res == porcupine.Illegal {
+			sc.fail = 0
+		}
+		return sc
+	}
 	states := []int{0}
 	for i, seg := range sc.segs {
 		sc.states = append(sc.states, states)

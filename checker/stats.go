@@ -58,6 +58,14 @@ type RateBin struct {
 	OK   int `json:"ok"`
 	Fail int `json:"fail"`
 	Info int `json:"info"`
+	// ReadOK and WriteOK split OK into reads and writes (other operations,
+	// such as a foreign history's cas, are in neither).
+	ReadOK  int `json:"read_ok"`
+	WriteOK int `json:"write_ok"`
+	// P50 and P99 are the latency quantiles (ms) of the bin's ok
+	// operations; absent when none completed ok.
+	P50 float64 `json:"p50_ms,omitempty"`
+	P99 float64 `json:"p99_ms,omitempty"`
 }
 
 // Stats describe the run.
@@ -73,8 +81,14 @@ type Stats struct {
 	FaultSets       []FaultSet           `json:"fault_sets"`
 	Periods         []Period             `json:"periods"`
 	Nemesis         []interval           `json:"nemesis"`
-	RateBinSeconds  float64              `json:"rate_bin_seconds"`
-	Rate            []RateBin            `json:"rate"`
+	// Origin is the history time (ns) the report counts from and the rate
+	// series starts at: 0, the recorder's start, as the anomaly
+	// descriptions, the visualizations and history.jsonl count; only a
+	// history whose first line is far from 0 (a foreign one stamped with
+	// wall-clock times) counts from its first line instead.
+	Origin         int64     `json:"origin_ns"`
+	RateBinSeconds float64   `json:"rate_bin_seconds"`
+	Rate           []RateBin `json:"rate"`
 }
 
 // maxRateBins caps the rate series; longer runs use wider bins.
@@ -128,8 +142,18 @@ func computeStats(h *prepared) Stats {
 	}
 	st.Availability = share(all.OK, all.OK+all.Fail+all.Info)
 	st.Periods, st.FaultSets = periods(h)
-	st.RateBinSeconds, st.Rate = rate(h)
+	st.Origin = origin(h)
+	st.RateBinSeconds, st.Rate = rate(h, st.Origin)
 	return st
+}
+
+// origin is the time the report counts from: history time 0 unless the
+// history begins later than a minute and than its own length after it.
+func origin(h *prepared) int64 {
+	if h.begin <= max(h.end-h.begin, int64(60e9)) {
+		return 0
+	}
+	return h.begin
 }
 
 func share(ok, n int) *float64 {
@@ -249,9 +273,10 @@ func faultKinds(ks []string) string {
 	return strings.Join(u, "+")
 }
 
-// rate bins completions by time since the start of the run.
-func rate(h *prepared) (float64, []RateBin) {
-	span := h.end - h.begin
+// rate bins completions by their time since t0 (Stats.Origin): bin i
+// holds the operations completed in [t0+i·width, t0+(i+1)·width).
+func rate(h *prepared, t0 int64) (float64, []RateBin) {
+	span := h.end - t0
 	width := int64(1e9)
 	for span/width+1 > maxRateBins {
 		width *= 2
@@ -261,22 +286,36 @@ func rate(h *prepared) (float64, []RateBin) {
 		n = 0
 	}
 	bins := make([]RateBin, n)
+	lat := make([][]float64, n)
 	for i := range h.ops {
 		o := &h.ops[i]
 		if o.ret < 0 {
 			continue
 		}
-		b := int((o.ret - h.begin) / width)
+		b := int((o.ret - t0) / width)
 		if b < 0 || b >= n {
 			continue
 		}
 		switch o.typ {
 		case history.Ok:
 			bins[b].OK++
+			switch o.f {
+			case history.FRead:
+				bins[b].ReadOK++
+			case history.FWrite:
+				bins[b].WriteOK++
+			}
+			lat[b] = append(lat[b], float64(o.ret-o.call)/1e6)
 		case history.Fail:
 			bins[b].Fail++
 		case history.Info:
 			bins[b].Info++
+		}
+	}
+	for b, l := range lat {
+		if len(l) > 0 {
+			q := quantiles(l)
+			bins[b].P50, bins[b].P99 = q.P50, q.P99
 		}
 	}
 	return float64(width) / 1e9, bins

@@ -1,22 +1,33 @@
 package checker
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/anishathalye/porcupine"
+	"time"
 )
 
 // Meta describes the run a result belongs to, for the report.
 type Meta struct {
-	Test    string         `json:"test"`
-	RunDir  string         `json:"run_dir"`
+	Test   string `json:"test"`
+	RunDir string `json:"run_dir"`
+	// Options are the run's options. Numbers should be json.Number (as
+	// ReadResult gives them back): a float64 rounds seeds beyond 2^53.
 	Options map[string]any `json:"options,omitempty"`
+	// Seed is the run's seed, exact; nil when unknown.
+	Seed *int64 `json:"seed,omitempty"`
+	// Start is when the run started (wall clock).
+	Start time.Time `json:"start,omitzero"`
+	// Versions are the versions of what ran (test.json's versions).
+	Versions map[string]string `json:"versions,omitempty"`
+	// Rerun is the command that runs the test again.
+	Rerun string `json:"rerun,omitempty"`
 }
 
 // File names inside a run directory.
@@ -55,7 +66,7 @@ func (r *Result) Write(runDir string, meta Meta) error {
 			continue
 		}
 		rel := filepath.ToSlash(filepath.Join(LinearizeDir, FileName(key)+".html"))
-		if err := visualize(d, filepath.Join(runDir, rel)); err != nil {
+		if err := visualizeKey(d, r.Meta, filepath.Join(runDir, rel)); err != nil {
 			r.Notes = append(r.Notes, fmt.Sprintf("visualization of key %q: %v", key, err))
 			continue
 		}
@@ -70,6 +81,9 @@ func (r *Result) Write(runDir string, meta Meta) error {
 			}
 		}
 	}
+	if err := r.WriteTimeline(runDir); err != nil {
+		r.Notes = append(r.Notes, err.Error())
+	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
@@ -82,26 +96,10 @@ func (r *Result) Write(runDir string, meta Meta) error {
 		r.TimeGoes = string(b)
 	}
 	var sb strings.Builder
-	if err := r.renderReport(&sb); err != nil {
+	if err := r.renderReport(&sb, runFiles(runDir, meta.RunDir)); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return writeFileAtomic(filepath.Join(runDir, ReportFile), []byte(sb.String()))
-}
-
-// visualize writes Porcupine's HTML. Porcupine panics on internal
-// inconsistencies; a report must not take the run down with it.
-func visualize(d *diagnosis, path string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("porcupine visualization failed: %v", p)
-		}
-	}()
-	tmp := path + ".tmp"
-	if err := porcupine.VisualizePath(d.model, *d.info, tmp); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // writeFileAtomic replaces path so that a reader never sees half a file.
@@ -124,7 +122,9 @@ func ReadResult(runDir string) (*Result, error) {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	var r Result
-	if err := json.Unmarshal(b, &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // the options' numbers (a seed beyond 2^53) stay exact
+	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	switch r.Verdict {
@@ -163,4 +163,130 @@ func FileName(key string) string {
 		name = fmt.Sprintf("%s-%08x", name, h.Sum32())
 	}
 	return name
+}
+
+// runFile is a file of the run the report links to.
+type runFile struct {
+	// Name is the path shown, relative to the run directory (or to the
+	// check's folder for a re-check's own files).
+	Name string
+	// Href is the link, relative to the report.
+	Href string
+	Size int64
+	Dir  bool
+}
+
+// maxFiles caps the report's list of files.
+const maxFiles = 500
+
+// runFiles lists the files a report in out links to: out's own (results
+// and visualizations), then everything in the run directory runDir (out
+// when empty), except other re-checks' folders (only their reports are
+// listed), the report itself and temporary files.
+func runFiles(out, runDir string) []runFile {
+	if runDir == "" {
+		runDir = out
+	}
+	aout, err1 := filepath.Abs(out)
+	arun, err2 := filepath.Abs(runDir)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	var files []runFile
+	seen := map[string]bool{}
+	add := func(root, path string, d os.DirEntry) {
+		if seen[path] || len(files) >= maxFiles || path == filepath.Join(aout, ReportFile) {
+			return
+		}
+		seen[path] = true
+		name, err := filepath.Rel(root, path)
+		if err != nil {
+			return
+		}
+		href, err := filepath.Rel(aout, path)
+		if err != nil {
+			return
+		}
+		f := runFile{Name: filepath.ToSlash(name), Href: escapePath(filepath.ToSlash(href)), Dir: d.IsDir()}
+		if f.Dir {
+			f.Name += "/"
+			f.Href += "/"
+		} else if fi, err := d.Info(); err == nil {
+			f.Size = fi.Size()
+		}
+		files = append(files, f)
+	}
+	walk := func(root string, skip func(rel string, d os.DirEntry) (bool, error)) {
+		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || path == root {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, path)
+			rel = filepath.ToSlash(rel)
+			if strings.HasSuffix(d.Name(), ".tmp") || strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if ok, err := skip(rel, d); !ok {
+				return err
+			}
+			// Directories are listed when they hold nothing listed
+			// (traces/ of a run still writing) and for the tree's sake
+			// otherwise: only files are linked one by one.
+			if !d.IsDir() {
+				add(root, path, d)
+			} else if empty(path) {
+				add(root, path, d)
+			}
+			return nil
+		})
+	}
+	if aout != arun {
+		walk(aout, func(string, os.DirEntry) (bool, error) { return true, nil })
+	}
+	inOut := func(p string) bool { return p == aout || strings.HasPrefix(p, aout+string(filepath.Separator)) }
+	walk(arun, func(rel string, d os.DirEntry) (bool, error) {
+		p := filepath.Join(arun, filepath.FromSlash(rel))
+		if aout != arun && inOut(p) {
+			if d.IsDir() {
+				return false, filepath.SkipDir
+			}
+			return false, nil
+		}
+		// Re-checks: only their reports.
+		parts := strings.Split(rel, "/")
+		if parts[0] == "checks" && len(parts) >= 2 {
+			if d.IsDir() && len(parts) > 2 {
+				return false, filepath.SkipDir
+			}
+			if d.IsDir() || parts[len(parts)-1] != ReportFile || len(parts) != 3 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return files
+}
+
+// empty says whether dir has no entries.
+func empty(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
+
+// escapePath percent-escapes each segment of a slash-separated relative
+// path for an href.
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
 }

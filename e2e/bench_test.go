@@ -3,13 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
-	"github.com/ares-torture/torture/ares/aresrpc"
+	"github.com/ares-torture/torture/bench"
 )
 
 // BenchmarkLatency measures one client's read and write latency over
@@ -40,7 +38,7 @@ func BenchmarkLatency(b *testing.B) {
 			var rtt float64 // ns per quorum round trip
 			b.Run("quorum-rtt", func(b *testing.B) {
 				for b.Loop() {
-					if err := quorumCall(ctx, tr, cfg.Servers, 3, &ares.Request{Op: ares.OpReadConfig}); err != nil {
+					if err := bench.QuorumCall(ctx, tr, cfg, 3, &ares.Request{Op: ares.OpReadConfig}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -52,9 +50,9 @@ func BenchmarkLatency(b *testing.B) {
 				ts := uint64(0)
 				for b.Loop() {
 					ts++
-					req := &ares.Request{Op: ares.OpPutData, DAP: dc.dap,
+					req := &ares.Request{Op: ares.OpPutData,
 						Items: []ares.Item{{Key: "raw", Tag: ares.Tag{TS: ts, WID: "bench-raw"}, Value: val}}}
-					if err := quorumCall(ctx, tr, cfg.Servers, 3, req); err != nil {
+					if err := bench.QuorumCall(ctx, tr, cfg, 3, req); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -89,44 +87,6 @@ func BenchmarkLatency(b *testing.B) {
 			})
 		})
 	}
-}
-
-var benchIDs atomic.Uint64
-
-// quorumCall sends a copy of req to every server and returns when need of
-// them have answered.
-func quorumCall(ctx context.Context, tr *aresrpc.Transport, servers []ares.Node, need int, req *ares.Request) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	replies := make(chan error, len(servers))
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := *req
-			r.ID = benchIDs.Add(1)
-			_, err := tr.Call(ctx, s, &r)
-			replies <- err
-		}()
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	var errs []error
-	for range servers {
-		err := <-replies
-		if err == nil {
-			need--
-			if need == 0 {
-				return nil
-			}
-			continue
-		}
-		errs = append(errs, err)
-	}
-	return fmt.Errorf("no quorum: %v", errs)
 }
 
 // BenchmarkReconfigTransfer times a reconfiguration that must move more

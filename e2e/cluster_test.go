@@ -249,3 +249,10 @@ func opCtx(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// describe makes req name cfg as a client does (index, DAP, digest and the
+// description), since servers refuse requests that do not.
+func describe(cfg *ares.Config, req *ares.Request) *ares.Request {
+	req.Config, req.DAP, req.Digest, req.Described = cfg.ID, cfg.DAP, cfg.Digest(), cfg.Clone()
+	return req
+}

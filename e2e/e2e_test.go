@@ -100,13 +100,14 @@ func putKillQuery(t *testing.T, serverArgs ...string) error {
 	if _, err := rand.Read(val); err != nil {
 		t.Fatal(err)
 	}
+	cfg := c.config(ares.ABD, 0)
 	tag := ares.Tag{TS: 7, WID: "w-e2e"}
 	node := ares.Node{ID: s.id, Addr: s.addr}
 	const keys = 20
 	for i := range keys {
 		key := fmt.Sprintf("d%d", i)
-		_, err := tr.Call(ctx, node, &ares.Request{ID: uint64(i + 1), Op: ares.OpPutData, Config: 0, DAP: ares.ABD,
-			Items: []ares.Item{{Key: key, Tag: tag, Value: val}}})
+		_, err := tr.Call(ctx, node, describe(cfg, &ares.Request{ID: uint64(i + 1), Op: ares.OpPutData,
+			Items: []ares.Item{{Key: key, Tag: tag, Value: val}}}))
 		if err != nil {
 			t.Fatalf("put-data %s: %v", key, err)
 		}
@@ -119,7 +120,7 @@ func putKillQuery(t *testing.T, serverArgs ...string) error {
 		var err error
 		// The transport reconnects to the restarted server on its own.
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			resp, err = tr.Call(ctx, node, &ares.Request{ID: uint64(100 + i), Op: ares.OpQueryData, Config: 0, DAP: ares.ABD, Keys: []string{key}})
+			resp, err = tr.Call(ctx, node, describe(cfg, &ares.Request{ID: uint64(100 + i), Op: ares.OpQueryData, Keys: []string{key}}))
 			if err == nil || time.Now().After(deadline) {
 				break
 			}

@@ -23,6 +23,9 @@ type ClusterConfig struct {
 	// ServerBin is the ares-server binary (local: run; docker: put into
 	// the image).
 	ServerBin string
+	// Config0 is how configuration 0 is formed from the pool; backends
+	// tell its servers at start (see Config0.ServerArgs).
+	Config0 Config0
 	// ServerBug is given to every server (a server bug, or "").
 	ServerBug ares.Bug
 	Seed      int64
@@ -33,6 +36,11 @@ type ClusterConfig struct {
 	// TraceDir, when set, is where processes of the backend's own (the
 	// servers) write their spans, one OTLP JSON file each.
 	TraceDir string
+	// TLS, when set (--tls on), is the run's certificate authority: the
+	// backend issues each server and agent a certificate from it, starts
+	// them with --tls-cert, --tls-key and --tls-ca, and dials them with
+	// the controller's certificate. Nil: plaintext.
+	TLS *RunTLS
 }
 
 // Backend builds clusters of one kind and cleans up after earlier runs.

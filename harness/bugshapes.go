@@ -10,8 +10,11 @@ import (
 // options that open the bug's window in a short local run (the faults that
 // expose it, few keys so that operations collide, three servers where a
 // quorum of two lets one lagging or forgetful server decide what a read
-// sees). ok is false for a bug without a shape; every ares.Bugs entry has
-// one, and the integration test fails when one is added without it.
+// sees). ok is false for a bug without a shape: no-sync, which only the
+// sim backend's power loss shows (Options.Validate refuses it elsewhere);
+// every other ares.Bugs entry has one, and the integration test fails when
+// one is added without it. torture run --help prints each shape as run
+// flags.
 //
 // The shapes are shared by the integration test (each bug is found within
 // a few seeds) and by `torture bench bugs` (how long each takes to find),
@@ -96,6 +99,22 @@ var bugShapes = map[ares.Bug]func(*Options){
 	// overwritten before a read got through: 0 of 5 seeds at 60 s; 16
 	// keys, 2 of 5; 32 keys, 40 ms, 90 s: 9 of 10 with two CPU-bound
 	// loops on the two cores).
+	// cover-ts-only: a coverable write takes a version another writer
+	// made with its base's timestamp for its base. Such versions come
+	// from writers racing from one base: eight clients on one key, mostly
+	// writes, latency to make their phases overlap.
+	ares.BugCoverTSOnly: func(o *Options) {
+		fastFaults(o)
+		o.Workload, o.Keys, o.Clients, o.ReadRatio, o.Nemesis = "cover", 1, 8, 0.2, "latency"
+	},
+	// link-before-write: a reader follows a predecessor's new link to a
+	// block not yet written. Readers of every file run beside its writer
+	// in any file workload; latency widens the window between the link
+	// and the block (2/2 seeds at 8 s).
+	ares.BugLinkFirst: func(o *Options) {
+		fastFaults(o)
+		o.Workload, o.ValueSize, o.Nemesis = "file", 64<<10, "latency"
+	},
 	ares.BugRetrySameTag: func(o *Options) {
 		fastFaults(o)
 		o.Servers, o.Pool, o.Keys, o.Clients, o.ReadRatio, o.Nemesis = 3, 3, 32, 1, 0.5, "drop"

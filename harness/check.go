@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
@@ -75,12 +76,22 @@ func CheckRun(ctx context.Context, in CheckInput, w io.Writer, log *slog.Logger)
 	if ti, err := ReadTestInfo(in.RunDir); err == nil {
 		meta.Test = ti.Options.Name
 		meta.Options = optionsMap(ti.Options)
+		seed := ti.Options.Seed
+		meta.Seed = &seed
+		meta.Start = ti.Start
+		meta.Versions = ti.Versions
+		meta.Rerun = RerunCommand(in.RunDir)
 		if ares.DAP(ti.Options.DAP) == ares.EC {
 			copts.Reach.ECK = ti.Options.ECK // k of the initial configuration; later ones name theirs
 		}
 	}
 	t0 := time.Now()
+	// The checking stage on w: the checker can take a minute, and a
+	// silent screen looks hung.
+	cp := startCheckProgress(w, timeout)
+	copts.Progress = cp.setStage
 	res := checker.Check(cctx, ops, copts)
+	cp.finish()
 	if pe != nil {
 		res.MarkIncomplete("history truncated: " + pe.Error())
 	}
@@ -93,6 +104,9 @@ func CheckRun(ctx context.Context, in CheckInput, w io.Writer, log *slog.Logger)
 		return failed(in.RunDir, counts, fmt.Errorf("write results: %w", err))
 	}
 	out := &Outcome{Code: res.ExitCode(), RunDir: in.RunDir, Verdict: string(res.Verdict), Reason: res.Reason, Counts: counts}
+	if line := faultSummary(ops); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	if res.Reason != "" {
 		fmt.Fprintf(w, "checker: %s: %s\n", res.Verdict, res.Reason)
 	}
@@ -132,4 +146,22 @@ func optionsMap(o Options) map[string]any {
 		return nil
 	}
 	return m
+}
+
+// RerunCommand is the command that runs the test of runDir again (same
+// options and seed): `torture rerun <dir>`, with the directory made
+// absolute when it can be and quoted for a POSIX shell when it needs to be.
+func RerunCommand(runDir string) string {
+	if abs, err := filepath.Abs(runDir); err == nil {
+		runDir = abs
+	}
+	return "torture rerun " + posixQuote(runDir)
+}
+
+// posixQuote quotes s for a POSIX shell unless it is plain.
+func posixQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:+=@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -47,6 +47,9 @@ type Client interface {
 	// Write stores value under key and reports what the write learned
 	// (ares.Client.WriteInfo).
 	Write(ctx context.Context, key string, value []byte) (ares.OpInfo, error)
+	// CoverWrite writes value under key if base is still its latest
+	// version (ares.Client.CoverWrite, the cover workload).
+	CoverWrite(ctx context.Context, key string, base ares.Tag, value []byte) (ares.CoverResult, error)
 	Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error)
 	// Renew replaces the endpoint's ARES client by a fresh one (a new
 	// writer id, no memory of the old one's tags), as Jepsen gives a new

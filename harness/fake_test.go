@@ -112,6 +112,10 @@ func (m *memClient) Write(ctx context.Context, key string, value []byte) (ares.O
 	return m.client().WriteInfo(ctx, key, value)
 }
 
+func (m *memClient) CoverWrite(ctx context.Context, key string, base ares.Tag, value []byte) (ares.CoverResult, error) {
+	return m.client().CoverWrite(ctx, key, base, value)
+}
+
 func (m *memClient) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
 	return m.client().Reconfig(ctx, target)
 }

@@ -89,6 +89,13 @@ func (cl *InProcessClient) Write(ctx context.Context, key string, value []byte) 
 	})
 }
 
+// CoverWrite implements Client.
+func (cl *InProcessClient) CoverWrite(ctx context.Context, key string, base ares.Tag, value []byte) (ares.CoverResult, error) {
+	return crashable(cl, ctx, func(ctx context.Context, ac *ares.Client) (ares.CoverResult, error) {
+		return ac.CoverWrite(ctx, key, base, value)
+	})
+}
+
 // Reconfig implements Client.
 func (cl *InProcessClient) Reconfig(ctx context.Context, target *ares.Config) (*ares.Config, error) {
 	return crashable(cl, ctx, func(ctx context.Context, ac *ares.Client) (*ares.Config, error) {

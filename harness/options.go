@@ -96,6 +96,12 @@ type Options struct {
 	// time goes"; OTLPEndpoint also sends them to a collector.
 	Trace        bool   `json:"trace"`
 	OTLPEndpoint string `json:"otlp_endpoint,omitempty"`
+	// TLS is mutual TLS between the controller, clients, agents and
+	// servers, with a certificate authority the run makes (RUN_DIR/tls/):
+	// auto, on or off. Validate resolves auto (on for docker, off for
+	// local and sim), so test.json records what the run did; a test.json
+	// from before the option reads as auto.
+	TLS string `json:"tls,omitempty"`
 	// ServerBin is the ares-server binary of the local backend. It is
 	// recorded but a rerun looks the binary up again.
 	ServerBin string `json:"server_bin,omitempty"`
@@ -125,6 +131,7 @@ func DefaultOptions() Options {
 		PB:              true,
 		GC:              true,
 		Trace:           true,
+		TLS:             TLSAuto,
 	}
 }
 
@@ -158,8 +165,10 @@ func (o *Options) Validate() error {
 	default:
 		bad("--dap %q: want abd or ec", o.DAP)
 	}
-	if o.Workload != "register" && o.Workload != "large" {
-		bad("--workload %q: want register or large", o.Workload)
+	switch o.Workload {
+	case "register", "large", "cover", "file":
+	default:
+		bad("--workload %q: want register, large, cover or file", o.Workload)
 	}
 	if o.ReadRatio < 0 || o.ReadRatio > 1 {
 		bad("--read-ratio %v: want 0..1", o.ReadRatio)
@@ -204,6 +213,9 @@ func (o *Options) Validate() error {
 		// only the sim backend cuts power (a kill keeps the page cache):
 		// elsewhere the bug could never show, and its runs would pass.
 		bad("--server-bug no-sync: only the sim backend can show it (--backend sim): a power loss is the one fault that loses unsynced writes")
+	}
+	if err := o.resolveTLS(); err != nil {
+		bad("%w", err)
 	}
 	if o.Name == "" {
 		o.Name = o.DefaultName()

@@ -68,9 +68,9 @@ func (r *Recorder) Append(op history.Op) {
 		r.ok.Add(1)
 		switch {
 		case op.Final:
-		case op.F == history.FWrite:
+		case op.F == history.FWrite || op.F == history.FCover && !op.Covered:
 			r.okWrites.Add(1)
-		case op.F == history.FRead:
+		case op.F == history.FRead || op.F == history.FCover:
 			r.okReads.Add(1)
 		}
 	case history.Fail:

@@ -7,10 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -153,6 +150,15 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 	if err := WriteTestInfo(runDir, ti); err != nil {
 		return failed(runDir, Counts{}, err)
 	}
+	var runTLS *RunTLS
+	if opts.TLS == TLSOn {
+		// One CA per run: a certificate of another run (or none) is
+		// refused by every node of this one.
+		if runTLS, err = NewRunTLS(filepath.Join(runDir, TLSDir)); err != nil {
+			return failed(runDir, Counts{}, err)
+		}
+		log.Info("mutual TLS on", "certificates", runTLS.Dir())
+	}
 	hw, err := history.Create(filepath.Join(runDir, HistoryFile))
 	if err != nil {
 		return failed(runDir, Counts{}, err)
@@ -193,6 +199,10 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		rec.canonical = bubble != nil
 		r := &runner{opts: opts, env: env, log: log, runDir: runDir, rec: rec, wopts: wopts,
 			faults: faults, clientBug: clientBug}
+		if wopts.Workload == workloads.File {
+			eff := wopts.Effective()
+			r.files = newFileState(eff.Keys, eff.ValueSize, clientBug)
+		}
 		r.limiters = make([]*workloads.Limiter, opts.Clients)
 		for i := range r.limiters {
 			r.limiters[i] = limiter
@@ -210,7 +220,8 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		}
 		r.stage.Store("starting")
 		harnessErr = r.drive(dctx, backend, ClusterConfig{RunDir: runDir, Pool: opts.Pool, ServerBin: opts.ServerBin,
-			ServerBug: serverBug, Seed: opts.Seed, Logger: log, Tracer: tp.tracer(), TraceDir: tp.fileDir()})
+			Config0:   Config0{Servers: opts.Servers, DAP: ares.DAP(opts.DAP), K: opts.ECK},
+			ServerBug: serverBug, Seed: opts.Seed, Logger: log, Tracer: tp.tracer(), TraceDir: tp.fileDir(), TLS: runTLS})
 		// Every client has returned, so every operation has its completion:
 		// the history is whole, and says so (the checker calls a history
 		// without this line cut short). The line also carries what only the
@@ -252,6 +263,12 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		log.Error("harness failed", "err", harnessErr)
 	}
 	if harnessErr != nil && rec.Counts().Invoked == 0 {
+		if interrupted {
+			// An interrupt during set-up is the user's, not a harness
+			// failure: the run is unknown (2), like any interrupted one.
+			return &Outcome{Code: ExitUnknown, RunDir: runDir, Verdict: "unknown", Counts: rec.Counts(),
+				Reason: "interrupted during set-up: " + harnessErr.Error(), Err: harnessErr, Interrupted: true}
+		}
 		return failed(runDir, rec.Counts(), harnessErr)
 	}
 
@@ -264,6 +281,12 @@ func run(ctx context.Context, opts Options, env Env) *Outcome {
 		// A violation found is definitive whatever else went wrong: the
 		// harness error is reported beside it, never instead of it.
 		out.Reason += "; harness error: " + harnessErr.Error()
+		out.Err = harnessErr
+	case harnessErr != nil && interrupted:
+		// The check of an interrupted history is unknown at best; what
+		// the interrupt cut short is said beside it, not instead of it.
+		out.Code, out.Verdict = ExitUnknown, "unknown"
+		out.Reason += "; " + harnessErr.Error()
 		out.Err = harnessErr
 	case harnessErr != nil:
 		out.Code, out.Verdict, out.Reason, out.Err = ExitHarness, "error", harnessErr.Error(), harnessErr
@@ -317,6 +340,7 @@ type runner struct {
 	rec       *Recorder
 	wopts     workloads.Options
 	limiters  []*workloads.Limiter // per client; shared but under a deterministic backend
+	files     *fileState           // the file workload's shared state; nil for the others
 	faults    []string
 	clientBug ares.Bug
 
@@ -355,11 +379,8 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	if len(pool) < r.opts.Servers {
 		return fmt.Errorf("cluster has %d servers, want at least %d", len(pool), r.opts.Servers)
 	}
-	initial := &ares.Config{ID: 0, Servers: append([]ares.Node(nil), pool[:r.opts.Servers]...), DAP: ares.DAP(r.opts.DAP)}
-	if initial.DAP == ares.EC {
-		initial.K = r.opts.ECK
-	}
-	if err := initial.Validate(); err != nil {
+	initial, err := cfg.Config0.Of(pool)
+	if err != nil {
 		return fmt.Errorf("initial configuration: %w", err)
 	}
 	r.log.Info("initial configuration", "config", initial.String())
@@ -474,7 +495,11 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 		return nil
 	}
 	r.setStage("final reads")
-	r.finalReads(ctx, control)
+	if r.files != nil {
+		r.finalFileReads(ctx, control)
+	} else {
+		r.finalReads(ctx, control)
+	}
 	return nil
 }
 
@@ -504,176 +529,4 @@ func (r *runner) warmUp(ctx context.Context) bool {
 		case <-tick.C:
 		}
 	}
-}
-
-// ClientName is the name of workload client i (its links, its log lines).
-func ClientName(i int) string { return fmt.Sprintf("c%d", i) }
-
-// client drives one workload client until soft ends. Process ids follow
-// Jepsen: client i starts as process i and, after an indeterminate
-// operation, continues as process i + k*clients.
-func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloads.Generator) {
-	proc := i
-	r.noteProc(proc)
-	renew := false
-	quota := 0
-	if n := r.opts.Ops; n > 0 {
-		quota = n / r.opts.Clients
-		if i < n%r.opts.Clients {
-			quota++
-		}
-		if quota == 0 {
-			return
-		}
-	}
-	for ops := 0; soft.Err() == nil && (quota == 0 || ops < quota); ops++ {
-		if err := r.limiters[i].Wait(soft); err != nil {
-			return
-		}
-		if renew {
-			// The process that ended info is gone; its successor gets a
-			// fresh ARES client (new writer id), as in Jepsen. If that
-			// fails (an agent that stopped answering), this client stops:
-			// its history is complete, only shorter, and the checker
-			// judges what ran (too little is unknown, not valid). Going on
-			// with the old client would break the new-process rule, and a
-			// harness error would throw away a checkable history for what
-			// is a lost client, a fault Jepsen expects.
-			rctx, cancel := context.WithTimeout(soft, r.opts.OpTimeout.D())
-			err := c.Renew(rctx)
-			cancel()
-			if err != nil {
-				if soft.Err() == nil {
-					r.log.Warn("client renewal failed; the client stops", "client", ClientName(i), "process", proc, "err", err)
-				}
-				return
-			}
-			renew = false
-		}
-		op := gen.Next()
-		inv := history.Op{Type: history.Invoke, Process: proc, F: op.F, Key: op.Key, Value: op.Value}
-		var payload []byte
-		if op.F == history.FWrite {
-			payload = gen.Payload(op)
-		}
-		r.rec.Append(inv)
-		octx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout.D())
-		var (
-			got  []byte
-			info ares.OpInfo
-			err  error
-		)
-		if op.F == history.FWrite {
-			info, err = c.Write(octx, op.Key, payload)
-		} else {
-			got, info, err = c.Read(octx, op.Key)
-		}
-		cancel()
-		done := inv
-		switch {
-		case err == nil && op.F == history.FRead:
-			done.Type, done.Value = history.Ok, ReadValue(got)
-			SetOpInfo(&done, info)
-		case err == nil:
-			done.Type = history.Ok
-			SetOpInfo(&done, info)
-		case errors.Is(err, ErrCrashed):
-			// The process crashed in the middle of the operation (the
-			// crash fault): whatever it was, its outcome is unknown and
-			// the process is gone.
-			done.Type, done.Error = history.Info, errText(ctx, err)
-		case op.F == history.FRead:
-			// A read changes no register's value, so a failed read is
-			// known not to have taken effect (Jepsen records these :fail):
-			// the process continues.
-			done.Type, done.Error = history.Fail, errText(ctx, err)
-		default:
-			// A write that timed out or lost its connection may take
-			// effect later or never.
-			done.Type, done.Error = history.Info, errText(ctx, err)
-		}
-		r.rec.Append(done)
-		if done.Type == history.Info {
-			proc += r.opts.Clients
-			r.noteProc(proc)
-			renew = true
-		}
-	}
-}
-
-func errText(ctx context.Context, err error) string {
-	if ctx.Err() != nil {
-		return "interrupted: " + err.Error()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout: " + err.Error()
-	}
-	return err.Error()
-}
-
-func (r *runner) noteProc(p int) {
-	for {
-		cur := r.maxProc.Load()
-		if int64(p) <= cur || r.maxProc.CompareAndSwap(cur, int64(p)) {
-			return
-		}
-	}
-}
-
-// finalReads reads every key once more through the control client, as
-// the ops of one process of its own, so the checker can tell whether every
-// acknowledged write survived.
-func (r *runner) finalReads(ctx context.Context, control Client) {
-	proc := int(r.maxProc.Load()) + 1
-	timeout := max(5*time.Second, 2*r.opts.OpTimeout.D())
-	for _, key := range r.wopts.KeyNames() {
-		for try := 0; try < 3 && ctx.Err() == nil; try++ {
-			r.rec.Append(history.Op{Type: history.Invoke, Process: proc, F: history.FRead, Key: key, Final: true})
-			octx, cancel := context.WithTimeout(ctx, timeout)
-			got, info, err := control.Read(octx, key)
-			cancel()
-			if err == nil {
-				done := history.Op{Type: history.Ok, Process: proc, F: history.FRead, Key: key, Value: ReadValue(got), Final: true}
-				SetOpInfo(&done, info)
-				r.rec.Append(done)
-				break
-			}
-			r.log.Warn("final read failed", "key", key, "try", try+1, "err", err)
-			r.rec.Append(history.Op{Type: history.Fail, Process: proc, F: history.FRead, Key: key, Error: errText(ctx, err), Final: true})
-		}
-	}
-}
-
-// ControllerVersion is this controller's version as its build stamped it
-// (cmd/torture sets it from the Makefile's -X main.version). Empty falls
-// back to Go's build info, which says only "(devel)" for a build from a
-// checkout.
-var ControllerVersion string
-
-// Versions reports the versions of what runs: the server binary (its
-// --version), Go, and this controller.
-func Versions(ctx context.Context, serverBin string) map[string]string {
-	v := map[string]string{"go": runtime.Version(), "os/arch": runtime.GOOS + "/" + runtime.GOARCH}
-	if ControllerVersion != "" {
-		v["torture"] = ControllerVersion
-	} else if bi, ok := debug.ReadBuildInfo(); ok {
-		tv := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				tv += " " + s.Value
-			}
-		}
-		v["torture"] = strings.TrimSpace(tv)
-	}
-	if serverBin != "" {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		b, err := exec.CommandContext(cctx, serverBin, "--version").CombinedOutput()
-		if err != nil {
-			v["ares-server"] = "unknown: " + err.Error()
-		} else {
-			v["ares-server"] = strings.TrimSpace(string(b))
-		}
-	}
-	return v
 }

@@ -87,7 +87,7 @@ func (t *runTracing) finish(ctx context.Context, out io.Writer, log *slog.Logger
 		return
 	}
 	if len(spans) == 0 {
-		return // nothing of this backend's traced (the docker agents)
+		return // nothing traced (a run too short for any span)
 	}
 	sum := tracing.Summarize(spans)
 	var b strings.Builder

@@ -36,6 +36,9 @@ const (
 	fElements
 	fBehind
 	fFinal
+	fBase
+	fBaseValue
+	fCovered
 )
 
 // decode parses one line into op (which must be zero), or reports false.
@@ -142,6 +145,21 @@ func (d *decoder) decode(b []byte, op *Op) bool {
 			if t, i, ok = d.tag(b, i); ok {
 				op.Tag = &t
 			}
+		case "base":
+			bit = fBase
+			var t Tag
+			if t, i, ok = d.tag(b, i); ok {
+				op.Base = &t
+			}
+		case "base_value":
+			bit = fBaseValue
+			var s []byte
+			if s, i, ok = str(b, i); ok {
+				op.BaseValue = string(s)
+			}
+		case "covered":
+			bit = fCovered
+			op.Covered, i, ok = boolean(b, i)
 		default:
 			return false
 		}

@@ -32,7 +32,7 @@ func randomOp(rng *rand.Rand) Op {
 	op := Op{
 		Type:    Type(pick("invoke", "ok", "fail", "info", "nemesis", "end")),
 		Process: rng.Intn(100) - 5,
-		F:       pick("read", "write", "start", "stop"),
+		F:       pick("read", "write", "cover", "cas", "start", "stop"),
 		Key:     pick("", "k1", "ключ", "a b"),
 		Value:   pick("", "v1", "v\"2", "v\\3", "tab\there", "é", "\u2028", "<&>"),
 		Time:    rng.Int63() >> uint(rng.Intn(63)),
@@ -49,6 +49,10 @@ func randomOp(rng *rand.Rand) Op {
 	}
 	op.Configs, op.Elements = rng.Intn(3), rng.Intn(3)
 	op.Behind, op.Final = rng.Intn(2) == 0, rng.Intn(2) == 0
+	if rng.Intn(2) == 0 {
+		op.Base = &Tag{TS: rng.Uint64() >> uint(rng.Intn(64)), WID: pick("", "c2-cd")}
+	}
+	op.BaseValue, op.Covered = pick("", "b1", "b\"2"), rng.Intn(2) == 0
 	return op
 }
 

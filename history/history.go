@@ -41,7 +41,39 @@ const (
 	// fault named "reconfig".
 	FStart = "start"
 	FStop  = "stop"
+	// FCover is a coverable write (CoARES): Value is the value to write
+	// and Base the version it is based on, BaseValue that version's value.
+	// Its Ok completion either wrote Value (Tag is the new version) or was
+	// Covered: it then wrote nothing and returned the latest Value (Tag is
+	// its version), as a read.
+	FCover = "cover"
+	// FCAS is a compare-and-set (foreign histories, Jepsen's cas-register):
+	// it sets Value if the register holds BaseValue. Ok: it did; Fail: the
+	// register held something else.
+	FCAS = "cas"
+
+	// FReadFile and FWriteFile are whole-file operations on a fragmented
+	// file (the file workload): Key is the file, Value a digest of the
+	// content read or written ("" for the empty file). The block
+	// operations each is made of are recorded as reads and covers by
+	// process Process+BlockProcess.
+	FReadFile  = "read-file"
+	FWriteFile = "write-file"
 )
+
+// BlockProcess is added to a file operation's process to name the
+// process of its block operations: both run at once, and a process has
+// one operation in flight at a time.
+const BlockProcess = 1_000_000
+
+// ClientF reports whether f is a client operation's function.
+func ClientF(f string) bool {
+	switch f {
+	case FRead, FWrite, FCover, FCAS, FReadFile, FWriteFile:
+		return true
+	}
+	return false
+}
 
 // Op is one history line.
 type Op struct {
@@ -81,6 +113,13 @@ type Op struct {
 	// older tag than the quorum's newest (for a write: its get-tag quorum
 	// missed the newest tag on some server).
 	Behind bool `json:"behind,omitempty"`
+	// Base is the version a cover operation is based on; BaseValue is its
+	// value (cover) or the value a cas expects (cas).
+	Base      *Tag   `json:"base,omitempty"`
+	BaseValue string `json:"base_value,omitempty"`
+	// Covered marks a cover operation whose base was no longer the latest
+	// version: it wrote nothing and returned the latest value.
+	Covered bool `json:"covered,omitempty"`
 	// Final marks the harness's own reads of every key after the faults
 	// were healed; they are not workload operations and do not count
 	// towards the availability floor.
@@ -229,7 +268,7 @@ func read(r io.Reader, hint int) ([]Op, error) {
 func (o *Op) validate() error {
 	switch o.Type {
 	case Invoke, Ok, Fail, Info:
-		if o.F != FRead && o.F != FWrite {
+		if !ClientF(o.F) {
 			return fmt.Errorf("unknown f %q", o.F)
 		}
 	case Nemesis:

@@ -76,7 +76,7 @@ func TestReadRejectsMalformedLine(t *testing.T) {
 		{"not json", `{"type":"ok",`, "line 3"},
 		{"unknown type", `{"type":"done","process":1,"f":"read","time":5}`, "unknown type"},
 		{"missing type", `{"process":1,"f":"read","time":5}`, "missing type"},
-		{"unknown f", `{"type":"invoke","process":1,"f":"cas","time":5}`, "unknown f"},
+		{"unknown f", `{"type":"invoke","process":1,"f":"swap","time":5}`, "unknown f"},
 		{"nemesis f", `{"type":"nemesis","f":"read","time":5}`, "nemesis line"},
 		{"negative time", `{"type":"invoke","process":1,"f":"read","time":-5}`, "negative time"},
 	}

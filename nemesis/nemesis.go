@@ -30,10 +30,14 @@ type Options struct {
 // may be called from other goroutines.
 //
 // The schedule is a sequence of cycles. Each cycle waits Interval, then
-// starts one fault drawn uniformly from the enabled kinds other than
-// reconfig (the primary fault), holds it for Interval and heals it. When
+// starts one fault of the enabled kinds other than reconfig and crash (the
+// primary fault), holds it for Interval and heals it. Primary kinds are
+// dealt like cards, a seeded shuffle per round, so every kind comes once in
+// each round of as many cycles as there are kinds; a kind the cluster
+// cannot inject is recorded as such once and replaced in its cycle. When
 // reconfig is enabled, a reconfiguration also runs in a cycle (in every
-// cycle if it is the only kind, otherwise with probability 1/2), starting at
+// cycle if it is the only kind, otherwise in one of every two, the order
+// shuffled per pair), starting at
 // a random point in the first half of the hold, concurrently with the
 // primary fault: reconfiguration under faults is where bugs hide. The cycle
 // ends when both have ended, so at most one primary fault and one
@@ -56,8 +60,11 @@ type Nemesis struct {
 	log  *slog.Logger
 	rng  *rand.Rand // used by the Run goroutine only
 
-	primary  []string // enabled kinds except reconfig, minus unsupported ones
-	steered  []string // the last quorum steered to (latency steering)
+	primary  []string     // enabled kinds except reconfig, minus unsupported ones
+	steered  []string     // the last quorum steered to (latency steering)
+	kinds    deck[string] // primary kinds, each once per round
+	reconfT  deck[bool]   // whether a cycle reconfigures (beside a primary)
+	crashT   deck[bool]   // whether a cycle crashes a client (beside others)
 	reconfig bool
 	crash    bool // client crashes come beside the primary fault
 	links    bool // a link fault kind is enabled
@@ -377,11 +384,16 @@ func (n *Nemesis) healStuckLocked(ctx context.Context) bool {
 // startPrimaryLocked draws and applies the cycle's primary fault (opMu
 // held). It returns the fault to heal at the end of the hold, or nil.
 func (n *Nemesis) startPrimaryLocked(ctx context.Context) *fault {
-	if len(n.primary) == 0 {
-		return nil
+	for len(n.primary) > 0 {
+		kind := n.kinds.draw(n.rng, n.primary)
+		f := faultKinds[kind].start(ctx, n)
+		if f != nil || slices.Contains(n.primary, kind) {
+			return f
+		}
+		// The cluster cannot inject this kind: that took no time, so the
+		// cycle gets another in its place.
 	}
-	kind := n.primary[n.rng.IntN(len(n.primary))]
-	return faultKinds[kind].start(ctx, n)
+	return nil
 }
 
 func (n *Nemesis) pickLinks(kind string) ([]Link, string, bool) {
@@ -520,7 +532,7 @@ func (n *Nemesis) planReconfig() (reconfigPlan, error) {
 // taking its place (every cycle if it is the only kind, else half of
 // them). It reports whether ctx is still live.
 func (n *Nemesis) crashDuringHold(ctx context.Context) bool {
-	if !n.crash || (len(n.primary) > 0 || n.reconfig) && n.rng.IntN(2) == 1 {
+	if !n.crash || (len(n.primary) > 0 || n.reconfig) && !n.crashT.draw(n.rng, halves) {
 		return sleep(ctx, n.opts.Interval)
 	}
 	at := time.Duration(n.rng.Int64N(int64(n.opts.Interval)))
@@ -539,7 +551,7 @@ func (n *Nemesis) crashDuringHold(ctx context.Context) bool {
 // same next configuration. It returns a channel closed when they have all
 // ended, or nil.
 func (n *Nemesis) launchReconfig(ctx context.Context, wg *sync.WaitGroup) <-chan struct{} {
-	if !n.reconfig || (len(n.primary) > 0 && n.rng.IntN(2) == 1) {
+	if !n.reconfig || (len(n.primary) > 0 && !n.reconfT.draw(n.rng, halves)) {
 		return nil
 	}
 	racers := 1
@@ -587,7 +599,11 @@ func (n *Nemesis) launchReconfig(ctx context.Context, wg *sync.WaitGroup) <-chan
 			stop := history.Op{Type: history.Nemesis, F: history.FStop, Fault: Reconfig, ID: id, Value: got}
 			if err != nil {
 				stop.Error = err.Error()
-				n.log.Warn("nemesis reconfiguration failed", "target", desc, "err", err)
+				// Expected under faults (a partition, a kill): one short
+				// line; the whole chain is in the history's stop line.
+				n.log.Warn("nemesis reconfiguration failed (expected under faults; full error in the history)",
+					"id", id, "target", desc, "err", ShortError(err))
+				n.log.Debug("nemesis reconfiguration failed", "id", id, "target", desc, "err", err)
 			}
 			n.emit(stop)
 		}()
@@ -597,6 +613,26 @@ func (n *Nemesis) launchReconfig(ctx context.Context, wg *sync.WaitGroup) <-chan
 		close(done)
 	}()
 	return done
+}
+
+// shortErrorRunes bounds ShortError.
+const shortErrorRunes = 120
+
+// ShortError is err's first line cut at 120 characters (with "…" when
+// cut): a log line's worth of an error whose whole chain (gRPC dial errors
+// of every server) runs to hundreds of characters.
+func ShortError(err error) string {
+	if err == nil {
+		return ""
+	}
+	s, _, more := strings.Cut(err.Error(), "\n")
+	if r := []rune(s); len(r) > shortErrorRunes {
+		s, more = string(r[:shortErrorRunes]), true
+	}
+	if more {
+		s += "…"
+	}
+	return s
 }
 
 // sleep waits d or until ctx ends, and reports whether ctx is still live.

@@ -505,11 +505,17 @@ func TestSkipsAndErrors(t *testing.T) {
 // the lines, checked for pairing.
 func runFor(t *testing.T, c *fakeCluster, r *fakeReconf, faults []string, lines int) []history.Op {
 	t.Helper()
+	return runForSeed(t, c, r, faults, 1, lines)
+}
+
+// runForSeed is runFor with the nemesis seeded by seed.
+func runForSeed(t *testing.T, c *fakeCluster, r *fakeReconf, faults []string, seed int64, lines int) []history.Op {
+	t.Helper()
 	var rc Reconfigurer
 	if r != nil {
 		rc = r
 	}
-	n, err := New(Options{Faults: faults, Interval: time.Millisecond}, c, rc, 1)
+	n, err := New(Options{Faults: faults, Interval: time.Millisecond}, c, rc, seed)
 	if err != nil {
 		t.Fatal(err)
 	}

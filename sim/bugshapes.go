@@ -43,6 +43,20 @@ var bugShapes = map[ares.Bug]func(*harness.Options){
 	// its get-tag quorum must miss the minority its crashed write
 	// reached: one client on one key, crashes every 10 ms (10/10; 0/10
 	// with the defaults, 6/10 with the local shape of drop windows).
+	// A coverable write must find the latest version made by another
+	// writer with its base's timestamp: writers racing from one base on
+	// few keys, with messages delayed and steered so that their
+	// get-data phases overlap (7/8 so, 2/6 with the cover workload's
+	// defaults).
+	ares.BugCoverTSOnly: func(o *harness.Options) {
+		o.Workload, o.Keys, o.Clients, o.ReadRatio, o.Nemesis = "cover", 2, 8, 0.2, "latency,steer,crash"
+	},
+	// A reader must follow a link to a block not yet written: any file
+	// workload does, with files small enough (64 KiB, four blocks) that
+	// a run is quick (6/6 seeds).
+	ares.BugLinkFirst: func(o *harness.Options) {
+		o.Workload, o.ValueSize, o.Ops = "file", 64<<10, 400
+	},
 	ares.BugRetrySameTag: func(o *harness.Options) {
 		o.Clients, o.Keys, o.ReadRatio, o.Nemesis = 1, 1, 0.5, "crash"
 		o.NemesisInterval = harness.Duration(5 * time.Millisecond)

@@ -284,7 +284,7 @@ func (n *Network) Run() {
 			continue
 		}
 		m := n.q[0]
-		if d := m.at.Sub(time.Now()); d > 0 {
+		if d := time.Until(m.at); d > 0 {
 			n.mu.Unlock()
 			t := time.NewTimer(d)
 			select {

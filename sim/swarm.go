@@ -13,8 +13,9 @@ import (
 // Swarm returns base reshaped by seed, as swarm testing does (Groce et
 // al., 2012; FoundationDB and TigerBeetle's simulators randomize their
 // settings per seed the same way): each seed gets its own number of
-// clients, keys, read share, reconfigurers, fault interval and a random
-// subset of the faults of base. One shape that is good at every bug does
+// clients, keys, read share, reconfigurers, fault interval, a random
+// subset of the faults of base, and for a quarter of the register runs
+// coverable writes instead. One shape that is good at every bug does
 // not exist: a writer that reuses its tag after a crash shows only when
 // few clients share few keys, a lost write only when kills pile up. Many
 // shapes over many seeds cover more than the best single one. The result
@@ -29,6 +30,12 @@ func Swarm(base harness.Options, seed int64) harness.Options {
 	o.ReadRatio = []float64{0.2, 0.5, 0.8}[rng.IntN(3)]
 	o.Reconfigurers = pick(1, 2, 3)
 	o.NemesisInterval = harness.Duration(time.Duration(pick(5, 10, 25)) * time.Millisecond)
+	// A quarter of the seeds drive coverable registers (CoARES) when
+	// base is a register run; file runs are ten times slower and have
+	// their own cell (torture sim --workload file).
+	if base.Workload == "register" && rng.IntN(4) == 0 {
+		o.Workload = "cover"
+	}
 	faults, err := nemesis.Parse(base.Nemesis)
 	if err == nil && len(faults) > 1 {
 		var some []string

@@ -13,6 +13,7 @@ import (
 func TestSwarm(t *testing.T) {
 	base := DefaultOptions()
 	shapes := map[string]bool{}
+	covers := 0
 	for seed := int64(1); seed <= 50; seed++ {
 		a, b := Swarm(base, seed), Swarm(base, seed)
 		if !reflect.DeepEqual(a, b) {
@@ -28,6 +29,12 @@ func TestSwarm(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		shapes[shapeKey(a)] = true
+		if a.Workload == "cover" {
+			covers++
+		}
+	}
+	if covers < 5 || covers > 25 {
+		t.Fatalf("%d of 50 seeds drive coverable writes, want about a quarter", covers)
 	}
 	if len(shapes) < 40 {
 		t.Fatalf("50 seeds gave only %d shapes", len(shapes))

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,5 +82,42 @@ func TestFileRoundTrip(t *testing.T) {
 		if !strings.HasPrefix(o.Slowest, op+" +0s") || !strings.Contains(o.Slowest, "\n      handle ") || !strings.Contains(o.Slowest, "key=k") {
 			t.Errorf("%s: slowest operation's tree:\n%s", op, o.Slowest)
 		}
+	}
+}
+
+// TestReadFilesSkipsTornLastLine: a process killed while exporting leaves
+// a last line without its newline; the spans before it are read, and a bad
+// line in the middle is still an error.
+func TestReadFilesSkipsTornLastLine(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s1.json")
+	p, err := New(ctx, Options{File: path, Service: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sp := p.Tracer().Start(ctx, "write")
+	sp.End()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := append(append([]byte{}, whole...), whole[:len(whole)/2]...)
+	if err := os.WriteFile(path, torn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spans, err := ReadFiles(path)
+	if err != nil || len(spans) != 1 {
+		t.Fatalf("torn last line: %d spans, err %v; want 1 span", len(spans), err)
+	}
+	bad := append(append(append([]byte{}, whole[:len(whole)/2]...), '\n'), whole...)
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFiles(path); err == nil || !strings.Contains(err.Error(), "s1.json:1") {
+		t.Fatalf("a bad complete line: err %v", err)
 	}
 }

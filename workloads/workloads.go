@@ -17,6 +17,12 @@ import (
 const (
 	Register = "register"
 	Large    = "large"
+	// Cover drives coverable registers (CoARES): reads and coverable
+	// writes, each based on the version its client last saw of the key.
+	Cover = "cover"
+	// File drives fragmented files (CoARESF): whole-file reads, and edits
+	// at random offsets by each file's one writer (harness/files.go).
+	File = "file"
 )
 
 // Key distributions.
@@ -36,6 +42,9 @@ const (
 	// DefaultLargeValueSize is the object size of the large workload when
 	// ValueSize is 0.
 	DefaultLargeValueSize = 1 << 20
+	// DefaultFileSize is the first size of each file of the file workload
+	// when ValueSize is 0.
+	DefaultFileSize = 1 << 20
 	// zipfS is the zipf exponent: k0 is the hottest key, and with s slightly
 	// above 1 a few keys take most of the traffic without starving the rest.
 	zipfS = 1.1
@@ -67,8 +76,14 @@ type Options struct {
 // objects are about throughput of big payloads, not contention over many
 // keys).
 func Defaults(workload string) Options {
-	if workload == Large {
+	switch workload {
+	case Large:
 		return Options{Workload: Large, Keys: 2, ReadRatio: 0.5, ValueSize: DefaultLargeValueSize, Dist: Uniform}
+	case File:
+		return Options{Workload: File, Keys: 2, ReadRatio: 0.5, ValueSize: DefaultFileSize, Dist: Uniform}
+	case Cover:
+		// Few keys and mostly writes: covered writes need contention.
+		return Options{Workload: Cover, Keys: 4, ReadRatio: 0.3, ValueSize: 64, Dist: Uniform}
 	}
 	return Options{Workload: Register, Keys: 8, ReadRatio: 0.5, ValueSize: 64, Dist: Uniform}
 }
@@ -84,6 +99,9 @@ func (o Options) withDefaults() Options {
 	if o.Workload == Large && o.ValueSize == 0 {
 		o.ValueSize = DefaultLargeValueSize
 	}
+	if o.Workload == File && o.ValueSize == 0 {
+		o.ValueSize = DefaultFileSize
+	}
 	return o
 }
 
@@ -95,9 +113,9 @@ func (o Options) Effective() Options { return o.withDefaults() }
 func (o Options) Validate() error {
 	o = o.withDefaults()
 	switch o.Workload {
-	case Register, Large:
+	case Register, Large, Cover, File:
 	default:
-		return fmt.Errorf("unknown workload %q (want %s or %s)", o.Workload, Register, Large)
+		return fmt.Errorf("unknown workload %q (want %s, %s, %s or %s)", o.Workload, Register, Large, Cover, File)
 	}
 	if o.Keys < 1 {
 		return fmt.Errorf("keys must be at least 1, got %d", o.Keys)
@@ -139,12 +157,16 @@ func (o Options) KeyNames() []string {
 
 // Op is one generated operation.
 type Op struct {
-	// F is history.FRead or history.FWrite.
+	// F is history.FRead, history.FWrite, or history.FCover (the cover
+	// workload's writes).
 	F   string
 	Key string
 	// Value is the unique value id of a write (empty for a read); the
 	// payload sent is Encode(Value, size), see Generator.Payload.
 	Value string
+	// File is the index of the file of a file operation (the file
+	// workload: F is history.FReadFile or history.FWriteFile).
+	File int
 }
 
 // Generator produces one client's operations. It is not safe for
@@ -186,18 +208,30 @@ func (g *Generator) Options() Options { return g.opts }
 
 // Next returns the next operation.
 func (g *Generator) Next() Op {
-	var key string
+	var idx int
 	if g.zipf != nil {
-		key = g.keys[g.zipf.Uint64()]
+		idx = int(g.zipf.Uint64())
 	} else {
-		key = g.keys[g.rng.IntN(len(g.keys))]
+		idx = g.rng.IntN(len(g.keys))
 	}
+	key := g.keys[idx]
 	// Float64 is in [0, 1), so a ratio of 0 never reads and 1 always does.
-	if g.rng.Float64() < g.opts.ReadRatio {
+	read := g.rng.Float64() < g.opts.ReadRatio
+	if g.opts.Workload == File {
+		if read {
+			return Op{F: history.FReadFile, File: idx}
+		}
+		return Op{F: history.FWriteFile, File: idx}
+	}
+	if read {
 		return Op{F: history.FRead, Key: key}
 	}
 	g.n++
-	return Op{F: history.FWrite, Key: key, Value: fmt.Sprintf("c%d-%d", g.client, g.n)}
+	f := history.FWrite
+	if g.opts.Workload == Cover {
+		f = history.FCover
+	}
+	return Op{F: f, Key: key, Value: fmt.Sprintf("c%d-%d", g.client, g.n)}
 }
 
 // Payload returns the bytes to write for a write op: its value encoded to

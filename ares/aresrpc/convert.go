@@ -11,7 +11,9 @@ import (
 
 // The conversions map a nil message to the zero value and back to nil where
 // the Go side has a pointer. Byte slices are shared, not copied: a 64 MiB
-// value is copied once by the marshaller, not again here. proto3 does not
+// value is copied once by the marshaller, not again here (and through
+// Stream, by chunks: stream.go moves large values out of the messages
+// after ToPB and back in before FromPB). proto3 does not
 // tell an empty bytes field from an absent one, so an empty value comes back
 // as nil; ares tells "no value" by Entry.HasValue, never by nil.
 
@@ -103,16 +105,18 @@ func RequestToPB(r *ares.Request) *pb.Request {
 		return nil
 	}
 	out := &pb.Request{
-		Id:       r.ID,
-		Op:       pb.Op(r.Op),
-		Config:   r.Config,
-		Dap:      string(r.DAP),
-		Keys:     r.Keys,
-		AllKeys:  r.AllKeys,
-		After:    r.After,
-		TagsOnly: r.TagsOnly,
-		Next:     NextCToPB(r.Next),
-		Value:    ConfigToPB(r.Value),
+		Id:        r.ID,
+		Op:        pb.Op(r.Op),
+		Config:    r.Config,
+		Dap:       string(r.DAP),
+		Keys:      r.Keys,
+		AllKeys:   r.AllKeys,
+		After:     r.After,
+		TagsOnly:  r.TagsOnly,
+		Next:      NextCToPB(r.Next),
+		Value:     ConfigToPB(r.Value),
+		Digest:    r.Digest,
+		Described: ConfigToPB(r.Described),
 	}
 	if r.Ballot != (ares.Ballot{}) {
 		out.Ballot = BallotToPB(r.Ballot)
@@ -143,18 +147,24 @@ func RequestFromPB(r *pb.Request) (*ares.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("request %d: value: %w", r.GetId(), err)
 	}
+	desc, err := ConfigFromPB(r.GetDescribed())
+	if err != nil {
+		return nil, fmt.Errorf("request %d: described: %w", r.GetId(), err)
+	}
 	out := &ares.Request{
-		ID:       r.GetId(),
-		Op:       op,
-		Config:   r.GetConfig(),
-		DAP:      ares.DAP(r.GetDap()),
-		Keys:     r.GetKeys(),
-		AllKeys:  r.GetAllKeys(),
-		After:    r.GetAfter(),
-		TagsOnly: r.GetTagsOnly(),
-		Next:     next,
-		Ballot:   BallotFromPB(r.GetBallot()),
-		Value:    val,
+		ID:        r.GetId(),
+		Op:        op,
+		Config:    r.GetConfig(),
+		DAP:       ares.DAP(r.GetDap()),
+		Keys:      r.GetKeys(),
+		AllKeys:   r.GetAllKeys(),
+		After:     r.GetAfter(),
+		TagsOnly:  r.GetTagsOnly(),
+		Next:      next,
+		Ballot:    BallotFromPB(r.GetBallot()),
+		Value:     val,
+		Digest:    r.GetDigest(),
+		Described: desc,
 	}
 	if len(r.GetItems()) > 0 {
 		out.Items = make([]ares.Item, len(r.GetItems()))

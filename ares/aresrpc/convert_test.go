@@ -32,9 +32,11 @@ func fullRequest() *ares.Request {
 			{Key: "a", Tag: ares.Tag{TS: 7, WID: "w1"}, Value: []byte{0, 1, 2}},
 			{Key: "b", Tag: ares.Tag{}, Value: nil},
 		},
-		Next:   ares.NextC{Cfg: cfg(4, ares.EC, 3, "s1", "s2", "s3", "s4", "s5"), Status: ares.Pending},
-		Ballot: ares.Ballot{N: 9, Proposer: "r1"},
-		Value:  cfg(5, ares.EC, 1, "s6", "s7"),
+		Next:      ares.NextC{Cfg: cfg(4, ares.EC, 3, "s1", "s2", "s3", "s4", "s5"), Status: ares.Pending},
+		Ballot:    ares.Ballot{N: 9, Proposer: "r1"},
+		Value:     cfg(5, ares.EC, 1, "s6", "s7"),
+		Digest:    cfg(3, ares.EC, 2, "s1", "s2", "s3").Digest(),
+		Described: cfg(3, ares.EC, 2, "s1", "s2", "s3"),
 	}
 }
 

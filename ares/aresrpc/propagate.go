@@ -34,8 +34,8 @@ func (c mdCarrier) Keys() []string {
 	return out
 }
 
-// injectSpan puts ctx's span context into the outgoing metadata.
-func injectSpan(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+// withSpan returns ctx with its span context in the outgoing metadata.
+func withSpan(ctx context.Context) context.Context {
 	md, ok := metadata.FromOutgoingContext(ctx)
 	if ok {
 		md = md.Copy()
@@ -46,13 +46,41 @@ func injectSpan(ctx context.Context, method string, req, reply any, cc *grpc.Cli
 	if len(md) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
-	return invoker(ctx, method, req, reply, cc, opts...)
+	return ctx
+}
+
+// injectSpan puts ctx's span context into the outgoing metadata.
+func injectSpan(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return invoker(withSpan(ctx), method, req, reply, cc, opts...)
+}
+
+// injectSpanStream is injectSpan for streams.
+func injectSpanStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return streamer(withSpan(ctx), desc, cc, method, opts...)
+}
+
+// spanOf returns ctx under the caller's span context.
+func spanOf(ctx context.Context) context.Context {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		ctx = traceContext.Extract(ctx, mdCarrier(md))
+	}
+	return ctx
 }
 
 // extractSpan makes the caller's span context the parent of the handler's.
 func extractSpan(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		ctx = traceContext.Extract(ctx, mdCarrier(md))
-	}
-	return handler(ctx, req)
+	return handler(spanOf(ctx), req)
 }
+
+// extractSpanStream is extractSpan for streams.
+func extractSpanStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, spanStream{ss, spanOf(ss.Context())})
+}
+
+// spanStream is a server stream whose context has the caller's span.
+type spanStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s spanStream) Context() context.Context { return s.ctx }

@@ -2,10 +2,12 @@ package aresrpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -47,6 +50,12 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(t *Transport) { t.extra = append(t.extra, opts...) }
 }
 
+// WithTLS makes the transport speak TLS with cfg (see package pki for the
+// mutual-TLS configuration of a run) instead of plaintext.
+func WithTLS(cfg *tls.Config) Option {
+	return func(t *Transport) { t.tls = cfg }
+}
+
 // WithLogger logs connection set-up at debug level.
 func WithLogger(l *slog.Logger) Option {
 	return func(t *Transport) { t.log = l }
@@ -61,6 +70,7 @@ type Transport struct {
 	addrMap func(ares.Node) string
 	dialer  func(ctx context.Context, addr string) (net.Conn, error)
 	extra   []grpc.DialOption
+	tls     *tls.Config
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -88,6 +98,7 @@ func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(injectSpan),
+		grpc.WithChainStreamInterceptor(injectSpanStream),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMsgSize),
 			grpc.MaxCallSendMsgSize(MaxMsgSize),
@@ -111,6 +122,9 @@ func DialOptions() []grpc.DialOption {
 
 // Call implements ares.Transport. It fails fast while the server's
 // connection is down (the ares client resends); errors name the server.
+// A request with a value of StreamMin bytes or more, or whose reply may
+// hold values (a query-data for values), goes through the Stream method,
+// its large values in chunks; the rest through Call.
 func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("server %s: null request", to.ID)
@@ -125,7 +139,16 @@ func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (
 	if err != nil {
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, err)
 	}
-	out, err := pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
+	var out *pb.Response
+	if streams(req) {
+		out, err = callStream(ctx, cc, req)
+		if status.Code(err) == codes.Unimplemented {
+			// A server from before Stream: one message each way.
+			out, err = pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
+		}
+	} else {
+		out, err = pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, callError(ctx, err))
 	}
@@ -148,6 +171,12 @@ func callError(ctx context.Context, err error) error {
 	if _, ok := ctx.Deadline(); ok && status.Code(err) == codes.DeadlineExceeded {
 		return context.DeadlineExceeded
 	}
+	// The server refused the request (ares.RefusedError, or a request it
+	// could not convert): it would refuse it again, and the ares client
+	// stops sending it when it sees a RefusedError.
+	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument {
+		return &ares.RefusedError{Reason: strings.TrimPrefix(st.Message(), "refused: ")}
+	}
 	return err
 }
 
@@ -163,6 +192,10 @@ func (t *Transport) conn(addr string) (*grpc.ClientConn, error) {
 	opts := DialOptions()
 	if t.dialer != nil {
 		opts = append(opts, grpc.WithContextDialer(t.dialer))
+	}
+	if t.tls != nil {
+		// After DialOptions' plaintext credentials: the last one wins.
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(t.tls)))
 	}
 	opts = append(opts, t.extra...)
 	// passthrough: the address is dialled as given, no DNS resolver

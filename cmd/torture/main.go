@@ -9,7 +9,8 @@
 //	torture sim --seeds A..B      many seeds of the simulation backend in parallel
 //	torture serve                 browse the run store
 //	torture bench SUITE [flags]   the performance suite: bugs, overhead, sim
-//	torture clean                 kill what earlier runs left behind
+//	torture clean [--all]         kill what earlier runs left behind
+//	torture certs --out DIR NAME  a CA and node certificates (docker-compose.yml's mutual TLS)
 //
 // Exit codes: 0 valid, 1 a violation was found, 2 unknown (the checker gave
 // up, too little completed, or the run was interrupted), 3 the harness
@@ -24,21 +25,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/ares-torture/torture/ares"
-	"github.com/ares-torture/torture/checker"
 	"github.com/ares-torture/torture/harness"
 	_ "github.com/ares-torture/torture/harness/docker" // --backend docker
 	"github.com/ares-torture/torture/harness/junit"
-	"github.com/ares-torture/torture/harness/local"
 	"github.com/ares-torture/torture/sim"
 )
 
@@ -77,6 +71,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdClean(ctx, args[1:], stdout, stderr, log)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr, log)
+	case "certs":
+		return cmdCerts(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -97,7 +93,8 @@ commands:
   sim --seeds A..B    run many seeds of the deterministic simulation in parallel (torture sim --help)
   serve               browse the run store over HTTP
   bench SUITE         the performance suite: bugs (time to find each --server-bug), overhead (harness cost), sim (simulation speed)
-  clean               kill server processes (and docker resources) of earlier runs
+  clean [--all]       kill server processes (and docker resources) of earlier runs (torture clean --help)
+  certs --out DIR N.. a certificate authority and certificates for nodes N.. (mutual TLS by hand, docker-compose.yml; torture certs --help)
 
 exit codes: 0 valid, 1 violation found, 2 unknown, 3 harness failure or bad command line
 `)
@@ -110,40 +107,6 @@ func usageError(stdout io.Writer, msg string) int {
 	return harness.ExitHarness
 }
 
-// interruptible returns a context cancelled by the first SIGINT or SIGTERM,
-// so a run stops in order (servers killed, history checked). A second
-// signal kills every server at once and exits.
-func interruptible(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-			return
-		case s := <-ch:
-			fmt.Fprintf(stderr, "\ntorture: %v: stopping in order (again to kill at once)\n", s)
-			cancel()
-		}
-		select {
-		case <-done:
-		case s := <-ch:
-			fmt.Fprintf(stderr, "\ntorture: %v again: killing every server and exiting\n", s)
-			local.KillAll()
-			// Still end with a verdict line, as every command does.
-			o := &harness.Outcome{Code: harness.ExitHarness, Verdict: "error", Reason: "killed by a second interrupt"}
-			fmt.Fprintln(os.Stdout, o.Line())
-			os.Exit(harness.ExitHarness)
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		close(done)
-		cancel()
-	}
-}
-
 // runFlags binds every option of a run to fs.
 func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.StringVar(&o.Backend, "backend", o.Backend, "cluster backend: local (processes on loopback), docker, or sim (deterministic simulation in this process, with defaults of its own: 1,000 operations at 200/s, every fault every 10ms, simulated time)")
@@ -153,9 +116,9 @@ func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.IntVar(&o.Keys, "keys", o.Keys, "keys (objects) of the workload")
 	fs.StringVar(&o.DAP, "dap", o.DAP, "data access primitive of the initial configuration: abd or ec")
 	fs.IntVar(&o.ECK, "ec-k", o.ECK, "EC data shards k (1 <= k < servers)")
-	fs.StringVar(&o.Workload, "workload", o.Workload, "register (small values) or large (MiB objects)")
+	fs.StringVar(&o.Workload, "workload", o.Workload, "register (small values), large (MiB objects), cover (coverable registers) or file (fragmented files, edited)")
 	fs.Float64Var(&o.ReadRatio, "read-ratio", o.ReadRatio, "share of reads")
-	fs.IntVar(&o.ValueSize, "value-size", o.ValueSize, "bytes per written value (0: the workload's default, 64 B for register, 1 MiB for large)")
+	fs.IntVar(&o.ValueSize, "value-size", o.ValueSize, "bytes per written value (0: the workload's default, 64 B for register and cover, 1 MiB for large); file: each file's first size (default 1 MiB)")
 	fs.StringVar(&o.Dist, "dist", o.Dist, "key choice: uniform or zipf")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "total operations per second over all clients (0: closed loop)")
 	fs.StringVar(&o.Nemesis, "nemesis", o.Nemesis, "faults: none, all, or a comma list of partition,kill,pause,loss,latency,drop,skew,power,crash,steer,reconfig")
@@ -174,6 +137,7 @@ func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.BoolVar(&o.GC, "gc", o.GC, "ARES II garbage collection of old configurations (--gc=false to switch off)")
 	fs.BoolVar(&o.Trace, "trace", o.Trace, "OpenTelemetry spans of every operation, phase and request into RUN_DIR/traces/ (OTLP JSON), and where the time goes (--trace=false to switch off; the sim's default is off)")
 	fs.StringVar(&o.OTLPEndpoint, "otlp-endpoint", o.OTLPEndpoint, "also send the spans to this OTLP/HTTP collector (host:port or URL)")
+	fs.StringVar(&o.TLS, "tls", o.TLS, "mutual TLS between controller, clients, agents and servers, with a CA the run makes in RUN_DIR/tls/: auto (on for docker, off for local; the sim has no network), on or off")
 	fs.StringVar(&o.ServerBin, "server-bin", o.ServerBin, "ares-server binary (default: next to torture, then ./bin)")
 }
 
@@ -182,14 +146,7 @@ func runUsage(fs *flag.FlagSet) func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "usage: torture run [flags]\n\nflags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(w, "\n--server-bug names (off unless given; each makes the checker find a violation):\n")
-		for _, b := range ares.Bugs {
-			where := "client"
-			if b.Server {
-				where = "server"
-			}
-			fmt.Fprintf(w, "  %-16s %s (%s)\n", b.Name, b.Description, where)
-		}
+		bugHelp(w)
 		fmt.Fprintf(w, "\nexit codes: 0 valid, 1 violation found, 2 unknown (checker gave up, too few ops, or interrupted),\n"+
 			"3 harness failure or bad command line. The last line printed is the verdict with the run directory.\n")
 	}
@@ -209,14 +166,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	// --junit (wired by the docker/nightly owner; the writer is harness/junit):
 	// not an option of the test, so not in test.json.
 	junitFile := fs.String("junit", "", "append this run to a JUnit XML `file` as one test case (verdict, run dir, seed)")
-	// A wrong flag gets a pointer to the help, not all of it.
-	fs.Usage = func() { fmt.Fprintln(stderr, "see: torture run --help") }
+	// A wrong flag gets a pointer to the help, not all of it (and --help
+	// the help alone).
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			runUsage(fs)()
 			return 0
 		}
+		fmt.Fprintln(stderr, "see: torture run --help")
 		return usageError(stdout, err.Error())
 	}
 	if fs.NArg() > 0 {
@@ -227,7 +186,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	if !set["seed"] {
 		opts.Seed = time.Now().UnixNano()
 	}
-	if !set["value-size"] && opts.Workload == "large" {
+	if !set["value-size"] && (opts.Workload == "large" || opts.Workload == "file") {
 		opts.ValueSize = 0
 	}
 	if !set["keys"] && opts.Workload == "large" {
@@ -241,6 +200,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		return usageError(stdout, err.Error())
 	}
 	opts.ServerBin = bin
+	if *junitFile != "" {
+		// Found out now, not after the whole run has been spent.
+		if err := junitWritable(*junitFile); err != nil {
+			return usageError(stdout, "--junit: "+err.Error())
+		}
+	}
 	t0 := time.Now()
 	out := harness.Run(ctx, opts, harness.Env{Out: stdout, Log: log, Args: append([]string{"torture", "run"}, args...)})
 	if *junitFile != "" {
@@ -253,6 +218,39 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		}
 	}
 	return out.Code
+}
+
+// junitWritable checks that junit.Append will be able to add a case to
+// path at the end of the run: an existing file must be a JUnit document it
+// can read, and the folder must take the temporary file it renames over
+// path. It creates the folder (as Append would) and leaves nothing else.
+func junitWritable(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if st, err := os.Stat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		_, err = junit.Decode(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".junit-*.xml")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }
 
 // backendArg is the value of --backend among args ("" when absent), read
@@ -303,54 +301,6 @@ func findServerBin(flagValue string) (string, error) {
 	}
 	return "", fmt.Errorf("ares-server binary not found (looked at %s): run `make build` first, or pass --server-bin",
 		strings.Join(tried, ", "))
-}
-
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
-	fs := flag.NewFlagSet("torture check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	timeout := harness.DefaultOptions().CheckTimeout
-	fs.Var(&timeout, "check-timeout", "time limit of the linearizability check")
-	outDir := fs.String("out", "", "write results.json and the report here (default RUN_DIR/checks/TIME); never over existing results")
-	openEnded := fs.Bool("open-ended", false, "the history has no end-of-run line (it was not written by torture)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: torture check [--check-timeout 60s] [--out DIR] RUN_DIR|HISTORY.jsonl\n\n"+
-			"Re-checks a stored history without a cluster. The results go to a new folder,\n"+
-			"RUN_DIR/checks/TIME (or --out DIR); the run's own results are never overwritten.\n"+
-			"Exit codes: 0 valid, 1 violation, 2 unknown, 3 harness failure.\n")
-		fs.PrintDefaults()
-	}
-	// Flags may follow the run directory.
-	if err := parseInterspersed(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return usageError(stdout, err.Error())
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return usageError(stdout, "check needs one RUN_DIR or history file")
-	}
-	in := harness.CheckInput{RunDir: fs.Arg(0), Timeout: timeout.D(), OpenEnded: *openEnded}
-	st, err := os.Stat(in.RunDir)
-	if err != nil {
-		return usageError(stdout, err.Error())
-	}
-	if !st.IsDir() {
-		in.History, in.RunDir = in.RunDir, filepath.Dir(in.RunDir)
-	}
-	if resolved, err := filepath.EvalSymlinks(in.RunDir); err == nil {
-		in.RunDir = resolved // runs/latest names the run it points at
-	}
-	in.Out = *outDir
-	if in.Out == "" {
-		in.Out = filepath.Join(in.RunDir, harness.ChecksDir, time.Now().UTC().Format("20060102T150405.000"))
-	}
-	if _, err := os.Stat(filepath.Join(in.Out, checker.ResultsFile)); err == nil {
-		return usageError(stdout, fmt.Sprintf("--out %s already holds results; give a new folder", in.Out))
-	}
-	out := harness.CheckRun(ctx, in, stdout, log)
-	fmt.Fprintln(stdout, out.Line())
-	return out.Code
 }
 
 func cmdRerun(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
@@ -413,75 +363,6 @@ func worse(a, b int) int {
 		return b
 	}
 	return a
-}
-
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("torture serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	store := fs.String("store", "runs", "run store directory")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return usageError(stdout, err.Error())
-	}
-	if st, err := os.Stat(*store); err != nil || !st.IsDir() {
-		return usageError(stdout, fmt.Sprintf("--store %s: not a directory", *store))
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "torture serve: %v\n", err)
-		return harness.ExitHarness
-	}
-	srv := &http.Server{Handler: harness.StoreHandler(*store), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "serving %s at http://%s/ (Ctrl-C to stop)\n", *store, ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		fmt.Fprintf(stderr, "torture serve: %v\n", err)
-		return harness.ExitHarness
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return 0
-	}
-}
-
-func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
-	fs := flag.NewFlagSet("torture clean", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return usageError(stdout, err.Error())
-	}
-	killed, err := local.Clean(log)
-	for _, l := range killed {
-		fmt.Fprintf(stdout, "killed ares-server pid %d (controller %d gone, run %s)\n", l.PID, l.Owner, l.RunDir)
-	}
-	fmt.Fprintf(stdout, "local: %d leftover server processes killed\n", len(killed))
-	code := 0
-	if err != nil {
-		fmt.Fprintf(stderr, "torture clean: local: %v\n", err)
-		code = harness.ExitHarness
-	}
-	for name, b := range harness.Backends() {
-		if name == "local" || b.Clean == nil {
-			continue
-		}
-		if err := b.Clean(ctx, log); err != nil {
-			// A backend whose engine is not there has nothing to clean.
-			fmt.Fprintf(stderr, "torture clean: %s: %v\n", name, err)
-			code = harness.ExitHarness
-		} else {
-			fmt.Fprintf(stdout, "%s: cleaned\n", name)
-		}
-	}
-	return code
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -90,7 +90,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer, _ *slo
 	if *workers < 1 {
 		return usageError(stdout, fmt.Sprintf("--workers %d: want at least 1", *workers))
 	}
-	if !set["value-size"] && opts.Workload == "large" {
+	if !set["value-size"] && (opts.Workload == "large" || opts.Workload == "file") {
 		opts.ValueSize = 0
 	}
 	if !set["keys"] && opts.Workload == "large" {

@@ -38,6 +38,9 @@ func newFromConfig(cfg harness.ClusterConfig) (*Cluster, error) {
 		ServerBin: serverBin,
 		AgentBin:  agentBin,
 		ServerBug: cfg.ServerBug,
+		Config0:   cfg.Config0,
+		TraceDir:  cfg.TraceDir,
+		TLS:       cfg.TLS,
 		Logger:    cfg.Logger,
 	})
 }

@@ -6,11 +6,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
+	"github.com/ares-torture/torture/pki"
 )
 
 // composeCommand returns docker-compose (v1, what these machines have) or
@@ -28,7 +30,9 @@ func composeCommand(t *testing.T) []string {
 }
 
 // TestCompose starts docker-compose.yml on spare ports under its own
-// project name, writes and reads through it from this host, and removes it.
+// project name and with its own CA (ARES_TLS_DIR), writes and reads
+// through it from this host over mutual TLS, checks that a client without
+// a certificate is refused, and removes it.
 func TestCompose(t *testing.T) {
 	requireDocker(t)
 	server, agentBin := testBinaries(t)
@@ -39,12 +43,25 @@ func TestCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	if _, err := EnsureImage(ctx, cli, ImageOptions{ServerBin: server, AgentBin: agentBin, Logger: testLogger(t)}); err != nil {
+	if _, err := EnsureImage(ctx, cli, ImageOptions{ServerBin: server, AgentBin: agentBin, Logger: testLogger(t), Latest: true}); err != nil {
 		t.Fatal(err)
 	}
 
 	project := fmt.Sprintf("ares-composetest-%d", os.Getpid())
-	env := os.Environ()
+	tlsDir := filepath.Join(t.TempDir(), "tls")
+	ca, err := pki.NewCA("compose test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientFiles pki.Files
+	for _, name := range []string{"s1", "s2", "s3", "s4", "s5", "client"} {
+		f, err := ca.WriteFiles(tlsDir, name, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientFiles = f
+	}
+	env := append(os.Environ(), "ARES_TLS_DIR="+tlsDir)
 	var nodes []ares.Node
 	for i := 1; i <= 5; i++ {
 		port := freePort(t)
@@ -71,7 +88,11 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("compose up: %v: %s", err, out)
 	}
 
-	tr := aresrpc.NewTransport()
+	tlsCfg, err := pki.ClientConfig(clientFiles, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := aresrpc.NewTransport(aresrpc.WithTLS(tlsCfg))
 	defer tr.Close()
 	c, err := ares.NewClient(ares.ClientOptions{ID: "compose-test", Initial: &ares.Config{Servers: nodes, DAP: ares.ABD}, Transport: tr})
 	if err != nil {
@@ -98,6 +119,19 @@ func TestCompose(t *testing.T) {
 	}
 	if string(got) != want {
 		t.Fatalf("get: %q, want %q", got, want)
+	}
+	// The servers that just served are up: a plaintext client is refused.
+	ptr := aresrpc.NewTransport()
+	defer ptr.Close()
+	plain, err := ares.NewClient(ares.ClientOptions{ID: "plaintext", Initial: &ares.Config{Servers: nodes, DAP: ares.ABD}, Transport: ptr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	_, perr := plain.Read(pctx, "k")
+	pcancel()
+	if perr == nil {
+		t.Fatal("a client without a certificate read from the compose cluster")
 	}
 	// Kill and restart two servers: their volumes keep the value.
 	if out, err := compose("kill", "s1", "s2"); err != nil {

@@ -11,13 +11,13 @@ package docker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,18 +26,15 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/harness/docker/agent"
-	"github.com/ares-torture/torture/nemesis"
 )
 
 // Fixed ports inside the containers: every container has its own address,
@@ -71,10 +68,24 @@ type Options struct {
 	Subnet string
 	// ServerBin and AgentBin are the static binaries baked into the image.
 	ServerBin, AgentBin string
+	// Config0 forms configuration 0 from the pool; its servers are told it
+	// at start. The zero value tells them nothing.
+	Config0 harness.Config0
 	// ServerBug starts every server with a known protocol bug.
 	ServerBug ares.Bug
 	// ServerArgs are extra ares-server flags.
 	ServerArgs []string
+	// TraceDir, when set, gets the spans of every server and agent:
+	// each writes an OTLP JSON file inside its container (servers in
+	// their data volume, so that a restarted server appends to it) and
+	// Stop copies it out to TraceDir/<node>.json.
+	TraceDir string
+	// TLS, when set, is the run's certificate authority: every server
+	// and agent gets a certificate from it (a server's for its ARES
+	// address, an agent's for AgentServerName) copied into its container
+	// before it starts, and runs with --tls-*; the controller dials the
+	// agents, and probes the servers, with its own. Nil: plaintext.
+	TLS *harness.RunTLS
 	// ReadyTimeout bounds the wait for a container to serve (default 30s).
 	ReadyTimeout time.Duration
 	Logger       *slog.Logger
@@ -95,6 +106,7 @@ type Cluster struct {
 	subnet   netip.Prefix
 	aresNet  string // network ids
 	ctlNet   string
+	ctlCIDR  string // the control network's subnet, for --listen-subnet
 	servers  []*node
 	nodes    map[string]*node // servers and client agents by name
 	clients  []string         // faultable clients, in creation order
@@ -107,6 +119,9 @@ type Cluster struct {
 	netem    *bool                         // nil until probed
 	started  bool
 	stopped  bool
+
+	// The controller's dialer configurations with TLS; nil: plaintext.
+	serverTLS, agentTLS *tls.Config
 }
 
 // node is one container.
@@ -186,6 +201,9 @@ func New(opts Options) (*Cluster, error) {
 		c.nodes[id] = n
 	}
 	c.assignServerIPs()
+	if err := c.tlsConfigs(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -241,6 +259,12 @@ func (c *Cluster) Clients() []string {
 func (c *Cluster) Pool() []ares.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.poolLocked()
+}
+
+// poolLocked is Pool with c.mu held (Start holds it while the servers
+// start).
+func (c *Cluster) poolLocked() []ares.Node {
 	out := make([]ares.Node, len(c.servers))
 	for i, n := range c.servers {
 		out[i] = ares.Node{ID: n.name, Addr: net.JoinHostPort(n.ip, strconv.Itoa(ServerPort))}
@@ -257,6 +281,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return errors.New("docker backend: already started")
 	}
 	c.started = true
+	used.Store(true)
 	if _, err := c.cli.Ping(ctx); err != nil {
 		return fmt.Errorf("docker backend: engine not reachable (is `docker info` working?): %w", err)
 	}
@@ -302,13 +327,18 @@ func (c *Cluster) createNetworks(ctx context.Context) error {
 		subnet := netip.PrefixFrom(netip.AddrFrom4(a), 24)
 		gw := a
 		gw[3] = 1
-		resp, err := c.cli.NetworkCreate(ctx, c.resName("ares"), network.CreateOptions{
-			Driver: "bridge",
-			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String(), Gateway: netip.AddrFrom4(gw).String()}}},
-			Labels: runLabels(c.runID, "ares-network", ""),
+		var id string
+		err := create(ctx, func(ctx context.Context) error {
+			resp, err := c.cli.NetworkCreate(ctx, c.resName("ares"), network.CreateOptions{
+				Driver: "bridge",
+				IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String(), Gateway: netip.AddrFrom4(gw).String()}}},
+				Labels: runLabels(c.runID, "ares-network", ""),
+			})
+			id = resp.ID
+			return err
 		})
 		if err == nil {
-			c.aresNet, c.subnet = resp.ID, subnet
+			c.aresNet, c.subnet = id, subnet
 			if try > 0 {
 				c.log.Warn("ARES subnet taken, using another", "wanted", base, "using", subnet)
 			}
@@ -323,49 +353,85 @@ func (c *Cluster) createNetworks(ctx context.Context) error {
 	if lastErr != nil {
 		return fmt.Errorf("create ARES network: %w", lastErr)
 	}
-	resp, err := c.cli.NetworkCreate(ctx, c.resName("control"), network.CreateOptions{
-		Driver: "bridge",
-		Labels: runLabels(c.runID, "control-network", ""),
+	err := create(ctx, func(ctx context.Context) error {
+		resp, err := c.cli.NetworkCreate(ctx, c.resName("control"), network.CreateOptions{
+			Driver: "bridge",
+			Labels: runLabels(c.runID, "control-network", ""),
+		})
+		c.ctlNet = resp.ID
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create control network: %w", err)
 	}
-	c.ctlNet = resp.ID
+	// The engine picks the control network's subnet: the agents bind
+	// their address inside it and nothing else.
+	if c.ctlCIDR, err = c.controlSubnet(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
-func (c *Cluster) serverCmd(n *node) []string {
+// serverCmd is the command line of a server container (c.mu held: Start
+// calls it).
+func (c *Cluster) serverCmd(n *node) ([]string, error) {
 	cmd := []string{"--id", n.name, "--listen", fmt.Sprintf(":%d", ServerPort), "--data", "/data"}
+	// The pool's addresses are final once the ARES network has its subnet.
+	config0, err := c.opts.Config0.ServerArgs(c.poolLocked(), n.name)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", n.name, err)
+	}
+	cmd = append(cmd, config0...)
 	if c.opts.ServerBug != "" {
 		cmd = append(cmd, "--bug", string(c.opts.ServerBug))
 	}
-	return append(cmd, c.opts.ServerArgs...)
+	if c.opts.TraceDir != "" {
+		cmd = append(cmd, "--trace-file", serverTraceFile)
+	}
+	if c.opts.TLS != nil {
+		cmd = append(cmd, containerTLS()...)
+	}
+	return append(cmd, c.opts.ServerArgs...), nil
 }
 
 func (c *Cluster) startServer(ctx context.Context, n *node) error {
-	if _, err := c.cli.VolumeCreate(ctx, volume.CreateOptions{Name: n.volume, Labels: runLabels(c.runID, "server", n.name)}); err != nil {
+	cmd, err := c.serverCmd(n)
+	if err != nil {
+		return err
+	}
+	if err := create(ctx, func(ctx context.Context) error {
+		_, err := c.cli.VolumeCreate(ctx, volume.CreateOptions{Name: n.volume, Labels: runLabels(c.runID, "server", n.name)})
+		return err
+	}); err != nil {
 		return fmt.Errorf("server %s: create volume: %w", n.name, err)
 	}
-	_, err := c.cli.ContainerCreate(ctx,
-		&container.Config{
-			Image:    c.image,
-			Hostname: n.name,
-			Cmd:      c.serverCmd(n),
-			Labels:   runLabels(c.runID, "server", n.name),
-		},
-		&container.HostConfig{
-			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: "/data"}},
-			// The data volume keeps the state; the container itself is
-			// kept across kills and restarted in place.
-			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-			NetworkMode:   container.NetworkMode(c.resName("ares")),
-		},
-		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			c.resName("ares"): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip}},
-		}},
-		nil, n.container)
+	err = create(ctx, func(ctx context.Context) error {
+		_, err := c.cli.ContainerCreate(ctx,
+			&container.Config{
+				Image:    c.image,
+				Hostname: n.name,
+				Cmd:      cmd,
+				Labels:   runLabels(c.runID, "server", n.name),
+			},
+			&container.HostConfig{
+				Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: "/data"}},
+				// The data volume keeps the state; the container itself is
+				// kept across kills and restarted in place.
+				RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+				NetworkMode:   container.NetworkMode(c.resName("ares")),
+			},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+				c.resName("ares"): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip}},
+			}},
+			nil, n.container)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("server %s: create container: %w", n.name, err)
+	}
+	// Its address is final: the ARES network has its subnet.
+	if err := c.putCert(ctx, n, n.ip); err != nil {
+		return err
 	}
 	return c.runServer(ctx, n)
 }
@@ -377,14 +443,7 @@ func (c *Cluster) runServer(ctx context.Context, n *node) error {
 		return fmt.Errorf("server %s: start: %w", n.name, err)
 	}
 	addr := net.JoinHostPort(n.ip, strconv.Itoa(ServerPort))
-	if err := c.waitReady(ctx, n, func(ctx context.Context) error {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}); err != nil {
+	if err := c.waitReady(ctx, n, c.serverProbe(addr)); err != nil {
 		return fmt.Errorf("server %s at %s: %w", n.name, addr, err)
 	}
 	return nil
@@ -487,7 +546,7 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 }
 
 func (c *Cluster) initClient(ctx context.Context, n *node, id string, spec harness.ClientSpec) (harness.Client, error) {
-	cl := agent.NewClient(n.ctlAddr, id)
+	cl := c.agentClient(n.ctlAddr, id)
 	if err := cl.Init(ctx, agent.InitRequest{Initial: spec.Initial, PB: spec.PB, GC: spec.GC, Bug: spec.Bug}); err != nil {
 		return nil, fmt.Errorf("client %s: %w", id, err)
 	}
@@ -499,34 +558,42 @@ func (c *Cluster) initClient(ctx context.Context, n *node, id string, spec harne
 // drives it.
 func (c *Cluster) startAgent(ctx context.Context, n *node) error {
 	c.mu.Lock()
-	img, aresNet, ctlNet := c.image, c.resName("ares"), c.ctlNet
+	img, aresNet, ctlNet, cmd := c.image, c.resName("ares"), c.ctlNet, c.agentCmd(n)
 	c.mu.Unlock()
 	if img == "" {
 		return errors.New("docker backend: NewClient before Start")
 	}
-	_, err := c.cli.ContainerCreate(ctx,
-		&container.Config{
-			Image:      img,
-			Hostname:   unsafeName.ReplaceAllString(n.name, "-"),
-			Entrypoint: []string{agentPath},
-			Cmd:        []string{"--listen", fmt.Sprintf(":%d", AgentPort), "--name", n.name},
-			Labels:     runLabels(c.runID, "agent", n.name),
-		},
-		&container.HostConfig{
-			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-			NetworkMode:   container.NetworkMode(aresNet),
-		},
-		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			aresNet: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip}},
-		}},
-		nil, n.container)
+	err := create(ctx, func(ctx context.Context) error {
+		_, err := c.cli.ContainerCreate(ctx,
+			&container.Config{
+				Image:      img,
+				Hostname:   unsafeName.ReplaceAllString(n.name, "-"),
+				Entrypoint: []string{agentPath},
+				Cmd:        cmd,
+				Labels:     runLabels(c.runID, "agent", n.name),
+			},
+			&container.HostConfig{
+				RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+				NetworkMode:   container.NetworkMode(aresNet),
+			},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+				aresNet: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip}},
+			}},
+			nil, n.container)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("agent %s: create container: %w", n.name, err)
 	}
 	// API 1.41 takes one network at create; the second is connected before
 	// the start.
-	if err := c.cli.NetworkConnect(ctx, ctlNet, n.container, &network.EndpointSettings{}); err != nil {
+	if err := create(ctx, func(ctx context.Context) error {
+		return c.cli.NetworkConnect(ctx, ctlNet, n.container, &network.EndpointSettings{})
+	}); err != nil {
 		return fmt.Errorf("agent %s: connect control network: %w", n.name, err)
+	}
+	if err := c.putCert(ctx, n, AgentServerName); err != nil {
+		return err
 	}
 	if err := c.cli.ContainerStart(ctx, n.container, container.StartOptions{}); err != nil {
 		return fmt.Errorf("agent %s: start: %w", n.name, err)
@@ -543,343 +610,10 @@ func (c *Cluster) startAgent(ctx context.Context, n *node) error {
 	n.ctlAddr = net.JoinHostPort(ep.IPAddress, strconv.Itoa(AgentPort))
 	n.pid = insp.State.Pid
 	c.mu.Unlock()
-	probe := agent.NewClient(n.ctlAddr, "")
+	probe := c.agentClient(n.ctlAddr, "")
 	defer probe.Close()
 	if err := c.waitReady(ctx, n, probe.Health); err != nil {
 		return fmt.Errorf("agent %s at %s: %w", n.name, n.ctlAddr, err)
-	}
-	return nil
-}
-
-func (c *Cluster) server(name string) (*node, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.nodes[name]
-	if n == nil || n.role != "server" {
-		return nil, fmt.Errorf("docker backend: no server %q", name)
-	}
-	return n, nil
-}
-
-// Kill kills a server's container with SIGKILL; its data volume stays.
-func (c *Cluster) Kill(ctx context.Context, server string) error {
-	n, err := c.server(server)
-	if err != nil {
-		return err
-	}
-	if err := c.cli.ContainerKill(ctx, n.container, "KILL"); err != nil {
-		return fmt.Errorf("kill %s: %w", server, err)
-	}
-	// Wait for the engine to see the exit, so that a Restart right after
-	// does not find the container still running.
-	waitC, errC := c.cli.ContainerWait(ctx, n.container, container.WaitConditionNotRunning)
-	select {
-	case <-waitC:
-	case err := <-errC:
-		return fmt.Errorf("kill %s: wait: %w", server, err)
-	}
-	return nil
-}
-
-// Restart starts a killed server's container again on its own volume and
-// address, and waits until it serves.
-func (c *Cluster) Restart(ctx context.Context, server string) error {
-	n, err := c.server(server)
-	if err != nil {
-		return err
-	}
-	return c.runServer(ctx, n)
-}
-
-// Pause freezes a server's container (the cgroup freezer: SIGSTOP's
-// equivalent, invisible to the process).
-func (c *Cluster) Pause(ctx context.Context, server string) error {
-	n, err := c.server(server)
-	if err != nil {
-		return err
-	}
-	if err := c.cli.ContainerPause(ctx, n.container); err != nil {
-		return fmt.Errorf("pause %s: %w", server, err)
-	}
-	return nil
-}
-
-// Resume thaws a paused server.
-func (c *Cluster) Resume(ctx context.Context, server string) error {
-	n, err := c.server(server)
-	if err != nil {
-		return err
-	}
-	if err := c.cli.ContainerUnpause(ctx, n.container); err != nil {
-		return fmt.Errorf("resume %s: %w", server, err)
-	}
-	return nil
-}
-
-// linkNodes resolves a link to its client agent and server.
-func (c *Cluster) linkNodes(l nemesis.Link) (*node, *node, error) {
-	cl, sv := c.nodes[l.Client], c.nodes[l.Server]
-	if cl == nil || cl.role != "agent" {
-		return nil, nil, fmt.Errorf("docker backend: link %s: no client %q", l, l.Client)
-	}
-	if sv == nil || sv.role != "server" {
-		return nil, nil, fmt.Errorf("docker backend: link %s: no server %q", l, l.Server)
-	}
-	return cl, sv, nil
-}
-
-// Cut drops all traffic on the links, in both directions; cuts accumulate
-// until Heal.
-func (c *Cluster) Cut(ctx context.Context, links []nemesis.Link) error {
-	return c.changeRules(ctx, links, func(r *linkRules, ip string) { r.cut[ip] = true })
-}
-
-// SetLoss drops each packet on the links, in each direction, with
-// probability p (0 removes the loss).
-func (c *Cluster) SetLoss(ctx context.Context, links []nemesis.Link, p float64) error {
-	if p < 0 || p > 1 {
-		return fmt.Errorf("docker backend: loss probability %v not in [0,1]", p)
-	}
-	return c.changeRules(ctx, links, func(r *linkRules, ip string) {
-		if p == 0 {
-			delete(r.loss, ip)
-		} else {
-			r.loss[ip] = p
-		}
-	})
-}
-
-// Heal removes every cut, every loss rule and every drop.
-func (c *Cluster) Heal(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var errs []error
-	for _, name := range sortedKeys(c.rules) {
-		r := c.rules[name]
-		if r.empty() {
-			continue
-		}
-		*r = *newLinkRules()
-		errs = append(errs, c.applyLocked(ctx, c.nodes[name], r))
-	}
-	for _, name := range sortedKeys(c.drops) {
-		if len(c.drops[name]) == 0 {
-			continue
-		}
-		if err := c.postDropLocked(ctx, c.nodes[name], nil); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		delete(c.drops, name)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("heal: %w", err)
-	}
-	return nil
-}
-
-// SetDrop loses RPC messages on the links with probability p (0 removes
-// it). The ARES clients run in the agents, so each agent's transport loses
-// them (agent POST /v1/drop); iptables could only lose packets, which TCP
-// retransmits, and that is SetLoss.
-func (c *Cluster) SetDrop(ctx context.Context, links []nemesis.Link, p float64) error {
-	if p < 0 || p > 1 {
-		return fmt.Errorf("docker backend: drop probability %v not in [0,1]", p)
-	}
-	return c.perClient(links, func(cl, sv *node) {
-		d := c.drops[cl.name]
-		if d == nil {
-			d = map[string]float64{}
-			c.drops[cl.name] = d
-		}
-		if p == 0 {
-			delete(d, sv.name)
-		} else {
-			d[sv.name] = p
-		}
-	}, func(name string) error { return c.postDropLocked(ctx, c.nodes[name], c.drops[name]) })
-}
-
-// postDropLocked sends an agent its whole drop table (c.mu held).
-func (c *Cluster) postDropLocked(ctx context.Context, n *node, drops map[string]float64) error {
-	if n == nil || n.ctlAddr == "" {
-		return errors.New("docker backend: drop on a client without a running agent")
-	}
-	cl := agent.NewClient(n.ctlAddr, "")
-	defer cl.Close()
-	if err := cl.SetDrop(ctx, drops); err != nil {
-		return fmt.Errorf("client %s: %w", n.name, err)
-	}
-	return nil
-}
-
-// SetLatency would add delay with netem; these machines' kernels have no
-// netem qdisc (nor prio), and nothing else adds delay to packets honestly,
-// so it reports itself unsupported when the probe fails.
-func (c *Cluster) SetLatency(ctx context.Context, links []nemesis.Link, d time.Duration) error {
-	return c.setLatency(ctx, links, d)
-}
-
-func (c *Cluster) changeRules(ctx context.Context, links []nemesis.Link, change func(*linkRules, string)) error {
-	return c.perClient(links, func(cl, sv *node) {
-		r := c.rules[cl.name]
-		if r == nil {
-			r = newLinkRules()
-			c.rules[cl.name] = r
-		}
-		change(r, sv.ip)
-	}, func(name string) error { return c.applyLocked(ctx, c.nodes[name], c.rules[name]) })
-}
-
-// perClient is how a fault on links reaches the clients (c.mu held
-// while it runs): note each link's change in its client's table, then
-// install each touched client's table once, in name order.
-func (c *Cluster) perClient(links []nemesis.Link, note func(cl, sv *node), install func(client string) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	touched := map[string]bool{}
-	for _, l := range links {
-		cl, sv, err := c.linkNodes(l)
-		if err != nil {
-			return err
-		}
-		note(cl, sv)
-		touched[cl.name] = true
-	}
-	var errs []error
-	for _, name := range sortedKeys(touched) {
-		errs = append(errs, install(name))
-	}
-	return errors.Join(errs...)
-}
-
-// applyLocked installs a client's rules in its network namespace: the chain
-// and its jumps once, then the chain's whole content in one transaction.
-func (c *Cluster) applyLocked(ctx context.Context, n *node, r *linkRules) error {
-	if n.pid <= 0 {
-		return fmt.Errorf("client %s has no running agent", n.name)
-	}
-	if c.chainOK[n.name] != n.pid {
-		if err := iptablesRestore(ctx, n.pid, setupScript(c.runID)); err != nil {
-			return fmt.Errorf("client %s: set up chain: %w", n.name, err)
-		}
-		c.chainOK[n.name] = n.pid
-	}
-	if err := iptablesRestore(ctx, n.pid, renderScript(c.runID, r)); err != nil {
-		return fmt.Errorf("client %s: rules: %w", n.name, err)
-	}
-	return nil
-}
-
-// Stop copies every container's log to logDir/<node>/ (server.log or
-// agent.log) and removes the run's containers, volumes and networks. It
-// finds them by label, so it also cleans up after a partial Start, and it
-// may be called again. It runs to the end even if ctx is cancelled (the
-// Ctrl-C path), bounded by its own timeout.
-func (c *Cluster) Stop(ctx context.Context, logDir string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	c.mu.Lock()
-	c.stopped = true
-	c.mu.Unlock()
-	err := removeRun(ctx, c.cli, runFilter(c.runID), logDir, c.log)
-	if err != nil {
-		return fmt.Errorf("docker backend stop: %w", err)
-	}
-	return nil
-}
-
-// removeRun removes the containers (after saving their logs when logDir is
-// set), then the networks and volumes matching f.
-func removeRun(ctx context.Context, cli client.APIClient, f filters.Args, logDir string, log *slog.Logger) error {
-	var errs []error
-	ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	sem := make(chan struct{}, 4)
-	for _, ct := range ctrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := removeContainer(ctx, cli, ct, logDir); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list networks: %w", err))
-	}
-	for _, nw := range nets {
-		if err := cli.NetworkRemove(ctx, nw.ID); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
-		}
-	}
-	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list volumes: %w", err))
-	}
-	for _, v := range vols.Volumes {
-		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
-		}
-	}
-	log.Debug("removed resources", "containers", len(ctrs), "networks", len(nets), "volumes", len(vols.Volumes))
-	return errors.Join(errs...)
-}
-
-func removeContainer(ctx context.Context, cli client.APIClient, ct container.Summary, logDir string) error {
-	name := ct.Labels[LabelNode]
-	if ct.State == "paused" {
-		// A frozen container can be neither logged reliably nor killed
-		// on every engine; thaw it first.
-		_ = cli.ContainerUnpause(ctx, ct.ID)
-	}
-	var errs []error
-	if logDir != "" && name != "" {
-		file := "server.log"
-		if ct.Labels[LabelRole] == "agent" {
-			file = "agent.log"
-		}
-		if err := saveLogs(ctx, cli, ct.ID, filepath.Join(logDir, unsafeName.ReplaceAllString(name, "-"), file)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("remove container %s: %w", strings.Join(ct.Names, ","), err))
-	}
-	return errors.Join(errs...)
-}
-
-// saveLogs writes a container's stdout and stderr, with the engine's
-// timestamps, to path.
-func saveLogs(ctx context.Context, cli client.APIClient, id, path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("save logs: %w", err)
-	}
-	rd, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
-	if err != nil {
-		return fmt.Errorf("save logs of %s: %w", id, err)
-	}
-	defer rd.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("save logs: %w", err)
-	}
-	if _, err := stdcopy.StdCopy(f, f, rd); err != nil {
-		f.Close()
-		return fmt.Errorf("save logs to %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save logs to %s: %w", path, err)
 	}
 	return nil
 }

@@ -14,14 +14,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 )
 
 // ImageRepo is the repository name of the node image; docker-compose.yml uses
@@ -48,6 +49,11 @@ type ImageOptions struct {
 	// bin/ares-server and bin/torture-agent.
 	ServerBin, AgentBin string
 	Logger              *slog.Logger
+	// Latest points ImageRepo:latest, the image docker-compose.yml runs,
+	// at the image (torture-image, make image). Runs leave it alone and
+	// use their digest tag: a run must not swap the binaries under a
+	// compose cluster.
+	Latest bool
 }
 
 func (o *ImageOptions) defaults() {
@@ -64,8 +70,8 @@ func (o *ImageOptions) defaults() {
 
 // EnsureImage returns the reference of the node image holding the current
 // binaries. It builds the image FROM scratch through the Engine API unless an
-// image whose digest label matches the binaries exists, and points
-// ImageRepo:latest at it either way.
+// image whose digest label matches the binaries exists; with opts.Latest
+// it points ImageRepo:latest at it either way.
 func EnsureImage(ctx context.Context, cli client.APIClient, opts ImageOptions) (string, error) {
 	opts.defaults()
 	server, err := readStatic(opts.ServerBin, "make build")
@@ -84,11 +90,13 @@ func EnsureImage(ctx context.Context, cli client.APIClient, opts ImageOptions) (
 	switch {
 	case err == nil && insp.Config != nil && insp.Config.Labels[LabelDigest] == digest:
 		opts.Logger.Debug("reusing node image", "image", ref)
-		if err := cli.ImageTag(ctx, ref, latest); err != nil {
-			return "", fmt.Errorf("tag %s as %s: %w", ref, latest, err)
+		if opts.Latest {
+			if err := cli.ImageTag(ctx, ref, latest); err != nil {
+				return "", fmt.Errorf("tag %s as %s: %w", ref, latest, err)
+			}
 		}
 		return ref, nil
-	case err != nil && !errdefs.IsNotFound(err):
+	case err != nil && !cerrdefs.IsNotFound(err):
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 
@@ -97,8 +105,12 @@ func EnsureImage(ctx context.Context, cli client.APIClient, opts ImageOptions) (
 	if err != nil {
 		return "", err
 	}
+	tags := []string{ref}
+	if opts.Latest {
+		tags = append(tags, latest)
+	}
 	resp, err := cli.ImageBuild(ctx, bytes.NewReader(tarball), build.ImageBuildOptions{
-		Tags:        []string{ref, latest},
+		Tags:        tags,
 		Remove:      true,
 		ForceRemove: true,
 		Labels:      map[string]string{LabelDigest: digest, LabelImage: "1"},
@@ -220,8 +232,8 @@ func pruneOldImages(ctx context.Context, cli client.APIClient, keep string, log 
 		return
 	}
 	for _, img := range imgs {
-		if img.Labels[LabelDigest] == keep || time.Since(time.Unix(img.Created, 0)) < pruneAge {
-			continue
+		if img.Labels[LabelDigest] == keep || time.Since(time.Unix(img.Created, 0)) < pruneAge || slices.Contains(img.RepoTags, ImageRepo+":latest") {
+			continue // compose's image stays until torture-image moves the tag
 		}
 		if _, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
 			log.Debug("remove old node image", "id", img.ID, "err", err)

@@ -16,8 +16,9 @@ var (
 	benchBinErr  error
 )
 
-// serverBin builds cmd/ares-server once for the benchmarks.
-func serverBin(b *testing.B) string {
+// serverBin builds cmd/ares-server once for the benchmarks and the tests
+// that run servers.
+func serverBin(b testing.TB) string {
 	benchBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ares-bench-")
 		if err != nil {
@@ -38,7 +39,7 @@ func serverBin(b *testing.B) string {
 
 // BenchmarkClients measures what the harness costs: 10 closed-loop
 // clients on 5 local servers (ABD, 8 keys, half reads, 64 B values),
-// through the toxiproxy links with every operation recorded, against the
+// through the fault-injecting links with every operation recorded, against the
 // same clients connected directly with nothing recorded. ops/s is the
 // figure. The work is Throughput's, which `torture bench overhead` runs by
 // duration, alternating the two modes.

@@ -1,11 +1,12 @@
 // Package local is the local backend of harness.Cluster: ares-server
 // processes on loopback ports, each with its own data directory, and
 // clients in the controller's process that reach every server through
-// their own fault-injecting link (an in-process toxiproxy proxy).
+// their own fault-injecting link (an in-process relay, harness/local/proxy.go).
 package local
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ type Options struct {
 	Pool int
 	// ServerBin is the ares-server binary.
 	ServerBin string
+	// Config0 forms configuration 0 from the pool; its servers are told it
+	// at start. The zero value tells them nothing.
+	Config0 harness.Config0
 	// ServerBug is passed to every server as --bug (a server bug only).
 	ServerBug ares.Bug
 	// Direct makes workload clients bypass the proxies (no fault reaches
@@ -42,8 +46,15 @@ type Options struct {
 	// TraceDir, when set, gets each server's spans (<id>.json).
 	TraceDir string
 	// NewTransport builds a client transport that dials route(addr) in
-	// place of a server's addr. Nil means the gRPC transport.
+	// place of a server's addr. Nil means the gRPC transport (over mutual
+	// TLS with TLS set).
 	NewTransport func(route func(addr string) string) (ares.Transport, io.Closer, error)
+	// TLS, when set, gives each server a certificate for 127.0.0.1 and its
+	// id and starts it with --tls-*; the in-process clients and the
+	// readiness probe dial with the controller's certificate. The link
+	// proxies relay bytes, so TLS passes through them and their faults
+	// still apply. Nil: plaintext on loopback.
+	TLS *harness.RunTLS
 }
 
 // Cluster is a local cluster. It implements harness.Cluster.
@@ -82,12 +93,18 @@ func New(opts Options) (*Cluster, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.NewTransport == nil {
-		opts.NewTransport = grpcTransport
-	}
 	runDir, err := filepath.Abs(opts.RunDir)
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: %w", err)
+	}
+	var clientTLS *tls.Config
+	if opts.TLS != nil {
+		if clientTLS, err = opts.TLS.ClientConfig(""); err != nil {
+			return nil, fmt.Errorf("local cluster: %w", err)
+		}
+	}
+	if opts.NewTransport == nil {
+		opts.NewTransport = grpcTransport(clientTLS)
 	}
 	c := &Cluster{
 		opts:    opts,
@@ -111,11 +128,25 @@ func New(opts Options) (*Cluster, error) {
 			runDir:  runDir,
 			logger:  opts.Logger,
 			argsFor: serverArgs,
+			probe:   clientTLS,
+		}
+		if opts.TLS != nil {
+			// Every certificate before any server starts: they all read
+			// the one ca.pem.
+			if s.tls, err = opts.TLS.Issue(s.id, "127.0.0.1", "localhost"); err != nil {
+				return nil, fmt.Errorf("local cluster: %w", err)
+			}
 		}
 		s.dir = filepath.Join(runDir, harness.NodesDir, s.id)
 		s.trace = traceFile(opts.TraceDir, s.id)
 		c.servers = append(c.servers, s)
 		c.byID[s.id] = s
+	}
+	pool := c.Pool()
+	for _, s := range c.servers {
+		if s.config0, err = opts.Config0.ServerArgs(pool, s.id); err != nil {
+			return nil, fmt.Errorf("local cluster: %w", err)
+		}
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ares-torture/torture/pki"
 )
 
 // Environment markers on every server process: `torture clean` finds
@@ -31,7 +34,10 @@ type server struct {
 	dir     string // RUN_DIR/nodes/<id>
 	bin     string
 	bug     string
-	trace   string // --trace-file, or ""
+	trace   string      // --trace-file, or ""
+	config0 []string    // the flags that tell it configuration 0, or nil
+	tls     pki.Files   // its certificate (--tls-*); zero: plaintext
+	probe   *tls.Config // the readiness probe's handshake; nil: plaintext
 	runDir  string
 	logger  *slog.Logger
 	argsFor func(s *server) []string
@@ -110,13 +116,25 @@ func (s *server) start(ctx context.Context) error {
 	return s.waitReady(ctx, done)
 }
 
-// waitReady waits until the server's port accepts a connection.
+// waitReady waits until the server's port accepts a connection and, with
+// TLS, completes a handshake in which the server shows a certificate of
+// the run's CA for its address (a server started with the wrong files
+// fails here, not at the first operation).
 func (s *server) waitReady(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	var d net.Dialer
+	var d interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	} = &net.Dialer{}
+	if s.probe != nil {
+		d = &tls.Dialer{Config: s.probe}
+	}
 	for {
-		c, err := d.DialContext(ctx, "tcp", s.addr)
+		// Each try bounded: a handshake with a server that accepted but
+		// does not answer would otherwise take the whole wait.
+		dctx, dcancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(dctx, "tcp", s.addr)
+		dcancel()
 		if err == nil {
 			c.Close()
 			return nil
@@ -125,17 +143,10 @@ func (s *server) waitReady(ctx context.Context, done <-chan struct{}) error {
 		case <-done:
 			return fmt.Errorf("server %s exited during start-up (see %s)", s.id, s.logPath())
 		case <-ctx.Done():
-			return fmt.Errorf("server %s not serving on %s: %w (see %s)", s.id, s.addr, ctx.Err(), s.logPath())
+			return fmt.Errorf("server %s not serving on %s: %w (last: %v; see %s)", s.id, s.addr, ctx.Err(), err, s.logPath())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// signal sends sig to the server's process group.
-func (s *server) signal(sig syscall.Signal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.signalLocked(sig)
 }
 
 func (s *server) signalLocked(sig syscall.Signal) error {
@@ -223,12 +234,6 @@ func (s *server) resume() error {
 	return nil
 }
 
-func (s *server) running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
-}
-
 // freePorts returns n loopback addresses with ports nobody listens on now,
 // all different: every listener stays open until all n are chosen, or the
 // kernel may hand a port just closed out again (two servers of one run
@@ -247,15 +252,20 @@ func freePorts(n int) ([]string, error) {
 }
 
 // live holds the pids of every server this process started and has not
-// seen exit, for KillAll.
+// seen exit, for KillAll; closed is set by KillAll, after which a server
+// that was being started is killed as soon as it is registered.
 var live = struct {
 	sync.Mutex
-	pids map[int]bool
+	pids   map[int]bool
+	closed bool
 }{pids: map[int]bool{}}
 
 func registerPID(pid int) {
 	live.Lock()
 	live.pids[pid] = true
+	if live.closed {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
 	live.Unlock()
 }
 
@@ -265,13 +275,30 @@ func unregisterPID(pid int) {
 	live.Unlock()
 }
 
+// killAllWait bounds KillAll's wait for the killed servers to be reaped.
+const killAllWait = 5 * time.Second
+
 // KillAll SIGKILLs the process group of every server this process started
-// and that still runs. It is the last resort of a second Ctrl-C, when the
-// orderly Stop is not awaited.
+// and that still runs, and every one registered after, and waits (a few
+// seconds at most) until each is reaped. It is the last resort of a
+// repeated interrupt, when the orderly Stop is not awaited; the process
+// exits right after, so returning while a server still runs would count
+// it among the leftovers of whoever looks next.
 func KillAll() {
 	live.Lock()
-	defer live.Unlock()
+	live.closed = true
 	for pid := range live.pids {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	live.Unlock()
+	deadline := time.Now().Add(killAllWait)
+	for time.Now().Before(deadline) {
+		live.Lock()
+		n := len(live.pids)
+		live.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -188,3 +188,80 @@ func TestLinkCloseFreesPort(t *testing.T) {
 		t.Fatal("a connection through a closed link is still open")
 	}
 }
+
+// TestLinkLatencyKeepsPipelining: latency counts from each chunk's
+// arrival, so messages sent back to back arrive one latency later, not one
+// latency each; and the order holds.
+func TestLinkLatencyKeepsPipelining(t *testing.T) {
+	p := newProxies()
+	l, err := p.newLink("c0", "s1", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, r := dial(t, l.Addr())
+	if err := l.SetLatency(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for i := 0; i < 5; i++ {
+		if _, err := fmt.Fprintf(c, "m%d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // separate chunks
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 5; i++ {
+		got, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("m%d\n", i); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if d := time.Since(t0); d < 190*time.Millisecond || d > 600*time.Millisecond {
+		t.Fatalf("5 pipelined round trips took %v with 200ms added", d)
+	}
+	if err := l.SetLatency(0); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	if err := roundTrip(c, r, "healed", time.Second); err != nil || time.Since(t0) > 100*time.Millisecond {
+		t.Fatalf("after healing latency: %v in %v", err, time.Since(t0))
+	}
+}
+
+// TestLinkHealClosesCutConnections: the connections that lived through a
+// cut are closed by the heal (what they sent during the cut is lost, as
+// after a long partition); the client reconnects.
+func TestLinkHealClosesCutConnections(t *testing.T) {
+	p := newProxies()
+	l, err := p.newLink("c0", "s1", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, r := dial(t, l.Addr())
+	if err := roundTrip(c, r, "before", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetCut(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintln(c, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := l.SetCut(false); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if got, err := r.ReadString('\n'); err == nil {
+		t.Fatalf("a connection cut and healed still carries %q", got)
+	}
+	c2, r2 := dial(t, l.Addr())
+	if err := roundTrip(c2, r2, "after", time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

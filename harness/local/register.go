@@ -18,8 +18,8 @@ import (
 func init() {
 	harness.RegisterBackend("local", harness.Backend{
 		New: func(ctx context.Context, cfg harness.ClusterConfig) (harness.Cluster, error) {
-			return New(Options{RunDir: cfg.RunDir, Pool: cfg.Pool, ServerBin: cfg.ServerBin,
-				ServerBug: cfg.ServerBug, Logger: cfg.Logger, Tracer: cfg.Tracer, TraceDir: cfg.TraceDir})
+			return New(Options{RunDir: cfg.RunDir, Pool: cfg.Pool, ServerBin: cfg.ServerBin, Config0: cfg.Config0,
+				ServerBug: cfg.ServerBug, Logger: cfg.Logger, Tracer: cfg.Tracer, TraceDir: cfg.TraceDir, TLS: cfg.TLS})
 		},
 		Clean: func(ctx context.Context, log *slog.Logger) error {
 			_, err := Clean(log)

@@ -43,7 +43,7 @@ type ThroughputOptions struct {
 	Duration time.Duration
 	Ops      int64
 	// Direct connects the clients straight to the servers; otherwise each
-	// client reaches each server through its own toxiproxy link, as in a
+	// client reaches each server through its own fault-injecting link, as in a
 	// run (without any toxic).
 	Direct bool
 	// Record appends every invoke and completion to Dir/history.jsonl

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"crypto/tls"
 	"io"
 	"path/filepath"
 
@@ -8,11 +9,19 @@ import (
 	"github.com/ares-torture/torture/ares/aresrpc"
 )
 
-// grpcTransport is the default transport: gRPC, with each server's address
-// routed (through the client's link proxy, or as it is).
-func grpcTransport(route func(addr string) string) (ares.Transport, io.Closer, error) {
-	t := aresrpc.NewTransport(aresrpc.WithAddrMap(func(n ares.Node) string { return route(n.Addr) }))
-	return t, t, nil
+// grpcTransport returns the default transport: gRPC, with each server's
+// address routed (through the client's link proxy, or as it is), over
+// mutual TLS when cfg is set. A link proxy listens on 127.0.0.1 too, so the
+// server's certificate for 127.0.0.1 matches the address dialed.
+func grpcTransport(cfg *tls.Config) func(route func(addr string) string) (ares.Transport, io.Closer, error) {
+	return func(route func(addr string) string) (ares.Transport, io.Closer, error) {
+		opts := []aresrpc.Option{aresrpc.WithAddrMap(func(n ares.Node) string { return route(n.Addr) })}
+		if cfg != nil {
+			opts = append(opts, aresrpc.WithTLS(cfg))
+		}
+		t := aresrpc.NewTransport(opts...)
+		return t, t, nil
+	}
 }
 
 // serverArgs is the command line of one ares-server.
@@ -24,7 +33,8 @@ func serverArgs(s *server) []string {
 	if s.trace != "" {
 		args = append(args, "--trace-file", s.trace)
 	}
-	return args
+	args = append(args, s.tls.Args()...)
+	return append(args, s.config0...)
 }
 
 // traceFile is server id's span file in dir ("" when dir is).

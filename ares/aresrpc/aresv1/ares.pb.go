@@ -427,10 +427,13 @@ func (x *Ballot) GetProposer() string {
 
 // Item is one object's tag and value or coded element in a put-data.
 type Item struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Tag           *Tag                   `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
-	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Tag   *Tag                   `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
+	Value []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Stream only: the size of the value, which follows in chunks (value is
+	// then empty). Zero: the value is in value.
+	ValueSize     int64 `protobuf:"varint,4,opt,name=value_size,json=valueSize,proto3" json:"value_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,12 +489,21 @@ func (x *Item) GetValue() []byte {
 	return nil
 }
 
+func (x *Item) GetValueSize() int64 {
+	if x != nil {
+		return x.ValueSize
+	}
+	return 0
+}
+
 // Entry is one version a server holds of an object.
 type Entry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tag           *Tag                   `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
-	HasValue      bool                   `protobuf:"varint,2,opt,name=has_value,json=hasValue,proto3" json:"has_value,omitempty"`
-	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Tag      *Tag                   `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	HasValue bool                   `protobuf:"varint,2,opt,name=has_value,json=hasValue,proto3" json:"has_value,omitempty"`
+	Value    []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Stream only: as Item.value_size.
+	ValueSize     int64 `protobuf:"varint,4,opt,name=value_size,json=valueSize,proto3" json:"value_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -545,6 +557,13 @@ func (x *Entry) GetValue() []byte {
 		return x.Value
 	}
 	return nil
+}
+
+func (x *Entry) GetValueSize() int64 {
+	if x != nil {
+		return x.ValueSize
+	}
+	return 0
 }
 
 // Object is a server's state of one key in one configuration.
@@ -611,19 +630,25 @@ func (x *Object) GetFloor() *Tag {
 
 // Request mirrors ares.Request.
 type Request struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Op            Op                     `protobuf:"varint,2,opt,name=op,proto3,enum=ares.v1.Op" json:"op,omitempty"`
-	Config        uint64                 `protobuf:"varint,3,opt,name=config,proto3" json:"config,omitempty"`
-	Dap           string                 `protobuf:"bytes,4,opt,name=dap,proto3" json:"dap,omitempty"`
-	Keys          []string               `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
-	AllKeys       bool                   `protobuf:"varint,6,opt,name=all_keys,json=allKeys,proto3" json:"all_keys,omitempty"`
-	TagsOnly      bool                   `protobuf:"varint,7,opt,name=tags_only,json=tagsOnly,proto3" json:"tags_only,omitempty"`
-	Items         []*Item                `protobuf:"bytes,8,rep,name=items,proto3" json:"items,omitempty"`
-	Next          *NextC                 `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
-	Ballot        *Ballot                `protobuf:"bytes,10,opt,name=ballot,proto3" json:"ballot,omitempty"`
-	Value         *Config                `protobuf:"bytes,11,opt,name=value,proto3" json:"value,omitempty"`
-	After         string                 `protobuf:"bytes,12,opt,name=after,proto3" json:"after,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Op       Op                     `protobuf:"varint,2,opt,name=op,proto3,enum=ares.v1.Op" json:"op,omitempty"`
+	Config   uint64                 `protobuf:"varint,3,opt,name=config,proto3" json:"config,omitempty"`
+	Dap      string                 `protobuf:"bytes,4,opt,name=dap,proto3" json:"dap,omitempty"`
+	Keys     []string               `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
+	AllKeys  bool                   `protobuf:"varint,6,opt,name=all_keys,json=allKeys,proto3" json:"all_keys,omitempty"`
+	TagsOnly bool                   `protobuf:"varint,7,opt,name=tags_only,json=tagsOnly,proto3" json:"tags_only,omitempty"`
+	Items    []*Item                `protobuf:"bytes,8,rep,name=items,proto3" json:"items,omitempty"`
+	Next     *NextC                 `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
+	Ballot   *Ballot                `protobuf:"bytes,10,opt,name=ballot,proto3" json:"ballot,omitempty"`
+	Value    *Config                `protobuf:"bytes,11,opt,name=value,proto3" json:"value,omitempty"`
+	After    string                 `protobuf:"bytes,12,opt,name=after,proto3" json:"after,omitempty"`
+	// The configuration the request is about, named by digest
+	// (ares.Config.Digest: its members, dap and k) and described in full;
+	// a server that holds another configuration under index config
+	// refuses the request (INVALID_ARGUMENT).
+	Digest        string  `protobuf:"bytes,13,opt,name=digest,proto3" json:"digest,omitempty"`
+	Described     *Config `protobuf:"bytes,14,opt,name=described,proto3" json:"described,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -740,6 +765,20 @@ func (x *Request) GetAfter() string {
 		return x.After
 	}
 	return ""
+}
+
+func (x *Request) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Request) GetDescribed() *Config {
+	if x != nil {
+		return x.Described
+	}
+	return nil
 }
 
 // Response mirrors ares.Response.
@@ -867,6 +906,106 @@ func (x *Response) GetMore() bool {
 	return false
 }
 
+// Frame is one message of a Stream call: first a request (client) or a
+// response (server), then the chunks of the values it left out.
+type Frame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Body:
+	//
+	//	*Frame_Request
+	//	*Frame_Response
+	//	*Frame_Chunk
+	Body          isFrame_Body `protobuf_oneof:"body"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Frame) Reset() {
+	*x = Frame{}
+	mi := &file_aresv1_ares_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Frame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Frame) ProtoMessage() {}
+
+func (x *Frame) ProtoReflect() protoreflect.Message {
+	mi := &file_aresv1_ares_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Frame.ProtoReflect.Descriptor instead.
+func (*Frame) Descriptor() ([]byte, []int) {
+	return file_aresv1_ares_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Frame) GetBody() isFrame_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Frame) GetRequest() *Request {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetResponse() *Response {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isFrame_Body interface {
+	isFrame_Body()
+}
+
+type Frame_Request struct {
+	Request *Request `protobuf:"bytes,1,opt,name=request,proto3,oneof"`
+}
+
+type Frame_Response struct {
+	Response *Response `protobuf:"bytes,2,opt,name=response,proto3,oneof"`
+}
+
+type Frame_Chunk struct {
+	Chunk []byte `protobuf:"bytes,3,opt,name=chunk,proto3,oneof"`
+}
+
+func (*Frame_Request) isFrame_Body() {}
+
+func (*Frame_Response) isFrame_Body() {}
+
+func (*Frame_Chunk) isFrame_Body() {}
+
 var File_aresv1_ares_proto protoreflect.FileDescriptor
 
 const file_aresv1_ares_proto_rawDesc = "" +
@@ -888,19 +1027,23 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x0f.ares.v1.StatusR\x06status\"2\n" +
 	"\x06Ballot\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x04R\x01n\x12\x1a\n" +
-	"\bproposer\x18\x02 \x01(\tR\bproposer\"N\n" +
+	"\bproposer\x18\x02 \x01(\tR\bproposer\"m\n" +
 	"\x04Item\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1e\n" +
 	"\x03tag\x18\x02 \x01(\v2\f.ares.v1.TagR\x03tag\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"Z\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
+	"\n" +
+	"value_size\x18\x04 \x01(\x03R\tvalueSize\"y\n" +
 	"\x05Entry\x12\x1e\n" +
 	"\x03tag\x18\x01 \x01(\v2\f.ares.v1.TagR\x03tag\x12\x1b\n" +
 	"\thas_value\x18\x02 \x01(\bR\bhasValue\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"h\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
+	"\n" +
+	"value_size\x18\x04 \x01(\x03R\tvalueSize\"h\n" +
 	"\x06Object\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
 	"\aentries\x18\x02 \x03(\v2\x0e.ares.v1.EntryR\aentries\x12\"\n" +
-	"\x05floor\x18\x03 \x01(\v2\f.ares.v1.TagR\x05floor\"\xdb\x02\n" +
+	"\x05floor\x18\x03 \x01(\v2\f.ares.v1.TagR\x05floor\"\xa2\x03\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1b\n" +
 	"\x02op\x18\x02 \x01(\x0e2\v.ares.v1.OpR\x02op\x12\x16\n" +
@@ -914,7 +1057,9 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x06ballot\x18\n" +
 	" \x01(\v2\x0f.ares.v1.BallotR\x06ballot\x12%\n" +
 	"\x05value\x18\v \x01(\v2\x0f.ares.v1.ConfigR\x05value\x12\x14\n" +
-	"\x05after\x18\f \x01(\tR\x05after\"\xf5\x02\n" +
+	"\x05after\x18\f \x01(\tR\x05after\x12\x16\n" +
+	"\x06digest\x18\r \x01(\tR\x06digest\x12-\n" +
+	"\tdescribed\x18\x0e \x01(\v2\x0f.ares.v1.ConfigR\tdescribed\"\xf5\x02\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\"\n" +
@@ -927,7 +1072,12 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x0faccepted_ballot\x18\t \x01(\v2\x0f.ares.v1.BallotR\x0eacceptedBallot\x12+\n" +
 	"\baccepted\x18\n" +
 	" \x01(\v2\x0f.ares.v1.ConfigR\baccepted\x12\x12\n" +
-	"\x04more\x18\v \x01(\bR\x04more*\xa4\x01\n" +
+	"\x04more\x18\v \x01(\bR\x04more\"\x86\x01\n" +
+	"\x05Frame\x12,\n" +
+	"\arequest\x18\x01 \x01(\v2\x10.ares.v1.RequestH\x00R\arequest\x12/\n" +
+	"\bresponse\x18\x02 \x01(\v2\x11.ares.v1.ResponseH\x00R\bresponse\x12\x16\n" +
+	"\x05chunk\x18\x03 \x01(\fH\x00R\x05chunkB\x06\n" +
+	"\x04body*\xa4\x01\n" +
 	"\x02Op\x12\x0e\n" +
 	"\n" +
 	"OP_INVALID\x10\x00\x12\x10\n" +
@@ -943,9 +1093,10 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x06Status\x12\x0f\n" +
 	"\vSTATUS_NONE\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_PENDING\x10\x01\x12\x14\n" +
-	"\x10STATUS_FINALIZED\x10\x0223\n" +
+	"\x10STATUS_FINALIZED\x10\x022a\n" +
 	"\x04Ares\x12+\n" +
-	"\x04Call\x12\x10.ares.v1.Request\x1a\x11.ares.v1.ResponseB<Z:github.com/ares-torture/torture/ares/aresrpc/aresv1;aresv1b\x06proto3"
+	"\x04Call\x12\x10.ares.v1.Request\x1a\x11.ares.v1.Response\x12,\n" +
+	"\x06Stream\x12\x0e.ares.v1.Frame\x1a\x0e.ares.v1.Frame(\x010\x01B<Z:github.com/ares-torture/torture/ares/aresrpc/aresv1;aresv1b\x06proto3"
 
 var (
 	file_aresv1_ares_proto_rawDescOnce sync.Once
@@ -960,7 +1111,7 @@ func file_aresv1_ares_proto_rawDescGZIP() []byte {
 }
 
 var file_aresv1_ares_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aresv1_ares_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_aresv1_ares_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_aresv1_ares_proto_goTypes = []any{
 	(Op)(0),          // 0: ares.v1.Op
 	(Status)(0),      // 1: ares.v1.Status
@@ -974,6 +1125,7 @@ var file_aresv1_ares_proto_goTypes = []any{
 	(*Object)(nil),   // 9: ares.v1.Object
 	(*Request)(nil),  // 10: ares.v1.Request
 	(*Response)(nil), // 11: ares.v1.Response
+	(*Frame)(nil),    // 12: ares.v1.Frame
 }
 var file_aresv1_ares_proto_depIdxs = []int32{
 	3,  // 0: ares.v1.Config.servers:type_name -> ares.v1.Node
@@ -988,19 +1140,24 @@ var file_aresv1_ares_proto_depIdxs = []int32{
 	5,  // 9: ares.v1.Request.next:type_name -> ares.v1.NextC
 	6,  // 10: ares.v1.Request.ballot:type_name -> ares.v1.Ballot
 	4,  // 11: ares.v1.Request.value:type_name -> ares.v1.Config
-	5,  // 12: ares.v1.Response.next:type_name -> ares.v1.NextC
-	2,  // 13: ares.v1.Response.tags:type_name -> ares.v1.Tag
-	9,  // 14: ares.v1.Response.objects:type_name -> ares.v1.Object
-	6,  // 15: ares.v1.Response.promised:type_name -> ares.v1.Ballot
-	6,  // 16: ares.v1.Response.accepted_ballot:type_name -> ares.v1.Ballot
-	4,  // 17: ares.v1.Response.accepted:type_name -> ares.v1.Config
-	10, // 18: ares.v1.Ares.Call:input_type -> ares.v1.Request
-	11, // 19: ares.v1.Ares.Call:output_type -> ares.v1.Response
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 12: ares.v1.Request.described:type_name -> ares.v1.Config
+	5,  // 13: ares.v1.Response.next:type_name -> ares.v1.NextC
+	2,  // 14: ares.v1.Response.tags:type_name -> ares.v1.Tag
+	9,  // 15: ares.v1.Response.objects:type_name -> ares.v1.Object
+	6,  // 16: ares.v1.Response.promised:type_name -> ares.v1.Ballot
+	6,  // 17: ares.v1.Response.accepted_ballot:type_name -> ares.v1.Ballot
+	4,  // 18: ares.v1.Response.accepted:type_name -> ares.v1.Config
+	10, // 19: ares.v1.Frame.request:type_name -> ares.v1.Request
+	11, // 20: ares.v1.Frame.response:type_name -> ares.v1.Response
+	10, // 21: ares.v1.Ares.Call:input_type -> ares.v1.Request
+	12, // 22: ares.v1.Ares.Stream:input_type -> ares.v1.Frame
+	11, // 23: ares.v1.Ares.Call:output_type -> ares.v1.Response
+	12, // 24: ares.v1.Ares.Stream:output_type -> ares.v1.Frame
+	23, // [23:25] is the sub-list for method output_type
+	21, // [21:23] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_aresv1_ares_proto_init() }
@@ -1008,13 +1165,18 @@ func file_aresv1_ares_proto_init() {
 	if File_aresv1_ares_proto != nil {
 		return
 	}
+	file_aresv1_ares_proto_msgTypes[10].OneofWrappers = []any{
+		(*Frame_Request)(nil),
+		(*Frame_Response)(nil),
+		(*Frame_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aresv1_ares_proto_rawDesc), len(file_aresv1_ares_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

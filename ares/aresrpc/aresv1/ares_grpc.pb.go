@@ -23,7 +23,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Ares_Call_FullMethodName = "/ares.v1.Ares/Call"
+	Ares_Call_FullMethodName   = "/ares.v1.Ares/Call"
+	Ares_Stream_FullMethodName = "/ares.v1.Ares/Stream"
 )
 
 // AresClient is the client API for Ares service.
@@ -35,6 +36,17 @@ const (
 type AresClient interface {
 	// Call answers one protocol request (ares.Handler.Handle).
 	Call(ctx context.Context, in *Request, opts ...grpc.CallOption) (*Response, error)
+	// Stream answers one protocol request too, with its large values out of
+	// the messages. The client sends a Frame with the request, in which an
+	// item whose value travels apart has value_size set and value empty;
+	// then the bytes of those values, in item order, in chunk Frames (a
+	// chunk never spans two values); then it half-closes. The server
+	// answers alike: a Frame with the response (entries with value_size),
+	// then the chunks of those values in object and entry order. No
+	// message holds a whole large value, so neither side needs a copy of it
+	// beyond the one it stores or returns. Errors are the call's status, as
+	// with Call.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error)
 }
 
 type aresClient struct {
@@ -55,6 +67,19 @@ func (c *aresClient) Call(ctx context.Context, in *Request, opts ...grpc.CallOpt
 	return out, nil
 }
 
+func (c *aresClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Ares_ServiceDesc.Streams[0], Ares_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Frame, Frame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Ares_StreamClient = grpc.BidiStreamingClient[Frame, Frame]
+
 // AresServer is the server API for Ares service.
 // All implementations must embed UnimplementedAresServer
 // for forward compatibility.
@@ -64,6 +89,17 @@ func (c *aresClient) Call(ctx context.Context, in *Request, opts ...grpc.CallOpt
 type AresServer interface {
 	// Call answers one protocol request (ares.Handler.Handle).
 	Call(context.Context, *Request) (*Response, error)
+	// Stream answers one protocol request too, with its large values out of
+	// the messages. The client sends a Frame with the request, in which an
+	// item whose value travels apart has value_size set and value empty;
+	// then the bytes of those values, in item order, in chunk Frames (a
+	// chunk never spans two values); then it half-closes. The server
+	// answers alike: a Frame with the response (entries with value_size),
+	// then the chunks of those values in object and entry order. No
+	// message holds a whole large value, so neither side needs a copy of it
+	// beyond the one it stores or returns. Errors are the call's status, as
+	// with Call.
+	Stream(grpc.BidiStreamingServer[Frame, Frame]) error
 	mustEmbedUnimplementedAresServer()
 }
 
@@ -76,6 +112,9 @@ type UnimplementedAresServer struct{}
 
 func (UnimplementedAresServer) Call(context.Context, *Request) (*Response, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedAresServer) Stream(grpc.BidiStreamingServer[Frame, Frame]) error {
+	return status.Errorf(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedAresServer) mustEmbedUnimplementedAresServer() {}
 func (UnimplementedAresServer) testEmbeddedByValue()              {}
@@ -116,6 +155,13 @@ func _Ares_Call_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Ares_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AresServer).Stream(&grpc.GenericServerStream[Frame, Frame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Ares_StreamServer = grpc.BidiStreamingServer[Frame, Frame]
+
 // Ares_ServiceDesc is the grpc.ServiceDesc for Ares service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +174,13 @@ var Ares_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Ares_Call_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _Ares_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "aresv1/ares.proto",
 }

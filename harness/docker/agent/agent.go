@@ -35,6 +35,7 @@ import (
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/nemesis"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TimeoutHeader carries the controller's remaining deadline in milliseconds,
@@ -149,6 +150,9 @@ type Options struct {
 	// Transport reaches the ARES servers.
 	Transport ares.Transport
 	Logger    *slog.Logger
+	// Tracer receives the spans of the clients' operations, phases and
+	// calls; nil: none.
+	Tracer trace.Tracer
 }
 
 // Server is the agent's HTTP handler.
@@ -179,6 +183,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/renew", s.renew)
 	s.mux.HandleFunc("POST /v1/read", s.read)
 	s.mux.HandleFunc("POST /v1/write", s.write)
+	s.mux.HandleFunc("POST /v1/cover", s.cover)
 	s.mux.HandleFunc("POST /v1/reconfig", s.reconfig)
 	s.mux.HandleFunc("POST /v1/drop", s.setDrop)
 	return s, nil
@@ -208,6 +213,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 		GC:        req.GC,
 		Bug:       req.Bug,
 		Logger:    s.log.With("client", req.ID),
+		Tracer:    s.opts.Tracer,
 	})
 	if err != nil {
 		fail(w, http.StatusBadRequest, KindBadRequest, fmt.Errorf("init: %w", err))

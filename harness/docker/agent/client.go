@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,16 +29,45 @@ type Client struct {
 	init *InitRequest // the last Init, for Renew on an agent without /v1/renew
 }
 
+// ClientOption configures a Client.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	tls *tls.Config
+}
+
+// WithTLS makes the client speak HTTPS with cfg: with package pki's
+// ClientConfig, the controller presents the run's certificate and trusts
+// only agents the run's CA signed (agents' certificates name
+// "torture-agent": their control address is not known when it is issued).
+func WithTLS(cfg *tls.Config) ClientOption {
+	return func(o *clientOptions) { o.tls = cfg }
+}
+
 // NewClient returns a handle on the client id of the agent at addr
 // (host:port); Init creates that client in the agent.
-func NewClient(addr, id string) *Client {
+func NewClient(addr, id string, opts ...ClientOption) *Client {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	scheme := "http://"
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if o.tls != nil {
+		scheme = "https://"
+		tr.TLSClientConfig = o.tls
+		// Zero would be no bound: a handshake with a stuck agent would
+		// last as long as the request's context (http.DefaultTransport's
+		// bound). HTTP/2 stays off, as over plaintext.
+		tr.TLSHandshakeTimeout = 10 * time.Second
+	}
 	return &Client{
-		base: "http://" + addr,
+		base: scheme + addr,
 		id:   id,
-		http: &http.Client{Transport: &http.Transport{
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
-		}},
+		http: &http.Client{Transport: tr},
 	}
 }
 
