@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/ares-torture/torture/deadline"
 )
 
 // ErrNotDecodable is wrapped by an EC get-data that kept seeing a newer tag
@@ -112,12 +114,8 @@ func (c *Client) getDataRetry(ctx context.Context, cfg *Config, q dataQuery) (ma
 		if attempt >= c.opts.DecodeRetries {
 			return nil, nil, page{}, false, fmt.Errorf("get-data on configuration %d: %w after %d attempts", cfg.ID, ErrNotDecodable, attempt+1)
 		}
-		t := time.NewTimer(time.Duration(attempt+1) * c.opts.Retry / 4)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, page{}, false, ctx.Err()
-		case <-t.C:
+		if err := deadline.Sleep(ctx, time.Duration(attempt+1)*c.opts.Retry/4); err != nil {
+			return nil, nil, page{}, false, err
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ares-torture/torture/deadline"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -218,12 +219,8 @@ func (c *Client) callUntilReply(ctx context.Context, i int, to Node, req *Reques
 		}
 		// Back off before asking again when the failure was fast (a refused
 		// connection), so a dead server is not hammered.
-		pause := time.NewTimer(c.opts.Retry / 4)
-		select {
-		case <-ctx.Done():
-			pause.Stop()
+		if deadline.Sleep(ctx, c.opts.Retry/4) != nil {
 			return
-		case <-pause.C:
 		}
 		if wait < 8*time.Second {
 			wait *= 2

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
+	"github.com/ares-torture/torture/deadline"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -328,12 +328,8 @@ func (c *Client) propose(ctx context.Context, cfg *Config, v *Config) (*Config, 
 		// Another proposer got ahead: back off a random while and try a
 		// higher ballot.
 		round = c.nextBallot(seen.N)
-		t := time.NewTimer(c.randN(c.opts.Retry) + c.opts.Retry/10)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := deadline.Sleep(ctx, c.randN(c.opts.Retry)+c.opts.Retry/10); err != nil {
+			return nil, err
 		}
 	}
 }

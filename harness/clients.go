@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/deadline"
 	"github.com/ares-torture/torture/history"
 	"github.com/ares-torture/torture/workloads"
 )
@@ -38,7 +39,7 @@ func (r *runner) client(ctx, soft context.Context, i int, c Client, gen *workloa
 			return
 		}
 	}
-	for ops := 0; soft.Err() == nil && (quota == 0 || ops < quota); ops++ {
+	for ops := 0; !deadline.Passed(soft) && (quota == 0 || ops < quota); ops++ {
 		if err := r.limiters[i].Wait(soft); err != nil {
 			return
 		}

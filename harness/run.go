@@ -16,6 +16,7 @@ import (
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/checker"
+	"github.com/ares-torture/torture/deadline"
 	"github.com/ares-torture/torture/history"
 	"github.com/ares-torture/torture/nemesis"
 	"github.com/ares-torture/torture/workloads"
@@ -513,20 +514,16 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 func (r *runner) warmUp(ctx context.Context) bool {
 	wantWrites, wantReads := r.wopts.ReadRatio < 1, r.wopts.ReadRatio > 0
 	t0 := time.Now()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		w, rd := r.rec.Served()
 		if (!wantWrites || w > 0) && (!wantReads || rd > 0) {
 			r.log.Info("warm-up done: the cluster serves; faults may start", "after", time.Since(t0).Round(time.Millisecond))
 			return true
 		}
-		select {
-		case <-ctx.Done():
+		if deadline.Sleep(ctx, 10*time.Millisecond) != nil {
 			r.log.Warn("warm-up never ended: the cluster did not serve before the run ended, so no fault was injected",
 				"acknowledged_writes", w, "ok_reads", rd)
 			return false
-		case <-tick.C:
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/deadline"
 	"github.com/ares-torture/torture/history"
 )
 
@@ -637,12 +638,5 @@ func ShortError(err error) string {
 
 // sleep waits d or until ctx ends, and reports whether ctx is still live.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return ctx.Err() == nil
-	}
+	return deadline.Sleep(ctx, d) == nil
 }

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ares-torture/torture/ares"
+	"github.com/ares-torture/torture/deadline"
 )
 
 // Delays of the simulated network: most messages take tens to hundreds of
@@ -223,6 +224,11 @@ type transport struct {
 // the scheduler delivers it, and the caller until its reply is delivered.
 func (t *transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
 	n := t.n
+	// A request sent at the instant its context ends would or would not
+	// get out depending on which goroutine the runtime woke first.
+	if err := deadline.Err(ctx); err != nil {
+		return nil, err
+	}
 	c := &call{done: make(chan result, 1)}
 	n.mu.Lock()
 	if n.stopped {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/ares-torture/torture/deadline"
 )
 
 // Limiter spaces operations evenly to a rate shared by all clients. A nil
@@ -58,12 +60,5 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return deadline.Sleep(ctx, d)
 }
