@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,13 +70,9 @@ func NewRunTLS(dir string) (*RunTLS, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
 	t := &RunTLS{ca: ca, dir: dir}
-	if err := os.WriteFile(t.caFile(), ca.CertPEM(), 0o644); err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
+	// The controller's certificate is the first: pki's WriteFiles creates
+	// dir and writes ca.pem with it.
 	if t.controller, err = t.Issue(ControllerCert, "127.0.0.1", "localhost"); err != nil {
 		return nil, err
 	}
@@ -87,34 +82,23 @@ func NewRunTLS(dir string) (*RunTLS, error) {
 // Dir is the folder of the run's certificates.
 func (t *RunTLS) Dir() string { return t.dir }
 
-func (t *RunTLS) caFile() string { return filepath.Join(t.dir, "ca.pem") }
-
 // CAPEM is the CA's certificate, PEM encoded.
 func (t *RunTLS) CAPEM() []byte { return t.ca.CertPEM() }
 
 // Issue makes a certificate for node name, valid for name and hosts (IP
 // addresses or DNS names) as server and as client, writes it into Dir as
 // NAME.pem and NAME-key.pem (0600), and returns the files. Issuing a name
-// again replaces its files. ca.pem is written once, by NewRunTLS: a
-// process reading it while another certificate is issued sees it whole.
+// again replaces its files. The files are written by pki's WriteFiles:
+// each is replaced atomically, and ca.pem, written with the first
+// certificate, is left as it is after that, so a process reading it while
+// another certificate is issued sees it whole.
 func (t *RunTLS) Issue(name string, hosts ...string) (pki.Files, error) {
 	if name == "" || name == "ca" || filepath.Base(name) != name || strings.HasPrefix(name, ".") {
 		return pki.Files{}, fmt.Errorf("tls: bad certificate name %q", name)
 	}
-	certPEM, keyPEM, err := t.ca.Issue(name, hosts...)
-	if err != nil {
-		return pki.Files{}, err
-	}
-	f := pki.Files{Cert: filepath.Join(t.dir, name+".pem"), Key: filepath.Join(t.dir, name+"-key.pem"), CA: t.caFile()}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := os.WriteFile(f.Cert, certPEM, 0o644); err != nil {
-		return pki.Files{}, fmt.Errorf("tls: %w", err)
-	}
-	if err := os.WriteFile(f.Key, keyPEM, 0o600); err != nil {
-		return pki.Files{}, fmt.Errorf("tls: %w", err)
-	}
-	return f, nil
+	return t.ca.WriteFiles(t.dir, name, hosts...)
 }
 
 // Controller is the controller's certificate, key and CA files.

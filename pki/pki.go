@@ -8,6 +8,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,6 +23,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -110,6 +112,13 @@ func (ca *CA) Issue(name string, hosts ...string) (certPEM, keyPEM []byte, err e
 // WriteFiles issues a certificate for name (see Issue) and writes it into
 // dir as NAME.pem and NAME-key.pem (mode 0600), with the CA's certificate as
 // ca.pem. The CA's key is never written.
+//
+// Every file is replaced atomically (written to a temporary file in dir,
+// then renamed), and ca.pem is left alone when it already holds the CA's
+// certificate: a process reading dir's files while other certificates are
+// issued into it (the docker backend tars a server's files into its
+// container while the next server's are written) sees each one whole,
+// never truncated.
 func (ca *CA) WriteFiles(dir, name string, hosts ...string) (Files, error) {
 	if name == "" || filepath.Base(name) != name || name == "ca" {
 		return Files{}, fmt.Errorf("pki: bad certificate name %q", name)
@@ -122,16 +131,54 @@ func (ca *CA) WriteFiles(dir, name string, hosts ...string) (Files, error) {
 		return Files{}, fmt.Errorf("pki: %w", err)
 	}
 	f := Files{Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+"-key.pem"), CA: filepath.Join(dir, "ca.pem")}
-	for _, w := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{f.CA, ca.certPEM, 0o644}, {f.Cert, certPEM, 0o644}, {f.Key, keyPEM, 0o600}} {
-		if err := os.WriteFile(w.path, w.data, w.mode); err != nil {
-			return Files{}, fmt.Errorf("pki: %w", err)
+	if old, err := os.ReadFile(f.CA); err != nil || !bytes.Equal(old, ca.certPEM) {
+		if err := writeAtomic(f.CA, ca.certPEM, 0o644); err != nil {
+			return Files{}, err
 		}
 	}
+	if err := writeAtomic(f.Cert, certPEM, 0o644); err != nil {
+		return Files{}, err
+	}
+	if err := writeAtomic(f.Key, keyPEM, 0o600); err != nil {
+		return Files{}, err
+	}
 	return f, nil
+}
+
+// tmpSeq makes the names of writeAtomic's temporary files unique within
+// the process (the process ID sets them apart from other processes').
+var tmpSeq atomic.Uint64
+
+// writeAtomic replaces path with data: it writes a new file next to path
+// and renames it over path, so a reader sees the old content or the new,
+// whole. The new file is created with perm, as os.WriteFile would (the
+// umask applies).
+func writeAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	var tmp *os.File
+	for {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d-%d", base, os.Getpid(), tmpSeq.Add(1)))
+		var err error
+		tmp, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("pki: %w", err)
+		}
+	}
+	_, err := tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("pki: %w", err)
+	}
+	return nil
 }
 
 // Files names one node's PEM certificate and key and the CA certificate

@@ -1,10 +1,16 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -151,5 +157,144 @@ func TestFilesValidate(t *testing.T) {
 	}
 	if got := (Files{Cert: "c", Key: "k", CA: "a"}).Args(); strings.Join(got, " ") != "--tls-cert c --tls-key k --tls-ca a" {
 		t.Fatalf("Args = %v", got)
+	}
+}
+
+// TestWriteFilesConcurrentCA: certificates issued concurrently into one
+// folder while another goroutine reads ca.pem over and over (as the docker
+// backend tars one server's files into its container while the next
+// server's certificate is issued): the reader sees the CA's certificate
+// whole every time, never an empty or truncated file.
+func TestWriteFilesConcurrentCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := NewCA("concurrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.WriteFiles(dir, "n0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, rounds = 8, 40
+	stop := make(chan struct{})
+	readerDone := make(chan error, 1)
+	var reads int
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b, err := os.ReadFile(first.CA)
+			if err != nil {
+				readerDone <- fmt.Errorf("read %d: %w", reads, err)
+				return
+			}
+			if !bytes.Equal(b, ca.CertPEM()) {
+				readerDone <- fmt.Errorf("read %d: ca.pem holds %d bytes, not the CA's certificate (%d bytes)", reads, len(b), len(ca.CertPEM()))
+				return
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(b) {
+				readerDone <- fmt.Errorf("read %d: no PEM certificate in ca.pem", reads)
+				return
+			}
+			reads++
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				if _, err := ca.WriteFiles(dir, fmt.Sprintf("n%d-%d", w, r), "127.0.0.1"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	if reads == 0 {
+		t.Fatal("the reader never read ca.pem")
+	}
+	// Every temporary file was renamed into place: the folder holds ca.pem
+	// and each node's pair, nothing else.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + 2*(1+writers*rounds); len(ents) != want {
+		t.Errorf("the folder holds %d files, want %d", len(ents), want)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// TestWriteFilesKeepsCA: a second WriteFiles into a folder leaves ca.pem
+// as it was (same content, same modification time); the node's files keep
+// their modes.
+func TestWriteFilesKeepsCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := NewCA("keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ca.WriteFiles(dir, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old modification time, so a rewrite shows even on a file system
+	// with coarse timestamps.
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(f.CA, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.WriteFiles(dir, "b", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(old) {
+		t.Errorf("ca.pem modified at %v by the second WriteFiles, want %v (untouched)", st.ModTime(), old)
+	}
+	if b, err := os.ReadFile(f.CA); err != nil || !bytes.Equal(b, ca.CertPEM()) {
+		t.Errorf("ca.pem changed: %v", err)
+	}
+	for path, want := range map[string]os.FileMode{f.Cert: 0o644, f.Key: 0o600} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got&^want != 0 || got&0o600 != 0o600 {
+			t.Errorf("%s: mode %v, want %v (less the umask)", filepath.Base(path), got, want)
+		}
+	}
+	// Another CA's certificate in ca.pem is replaced.
+	other, err := NewCA("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.WriteFiles(dir, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(f.CA); err != nil || !bytes.Equal(b, other.CertPEM()) {
+		t.Errorf("ca.pem of another CA was not replaced: %v", err)
 	}
 }
