@@ -313,12 +313,10 @@ func responseSlots(r *pb.Response) ([]slot, error) {
 	return slots, nil
 }
 
-// streams reports whether a request goes through Stream: it carries a
-// large value, or its reply may (a query-data for values).
-func streams(r *ares.Request) bool {
-	if r.Op == ares.OpQueryData && !r.TagsOnly {
-		return true
-	}
+// sendsApart reports whether a request goes through Stream from the
+// start: it carries a large value. (One whose reply does goes there when
+// the session says so.)
+func sendsApart(r *ares.Request) bool {
 	for _, it := range r.Items {
 		if apart(it.Value) {
 			return true

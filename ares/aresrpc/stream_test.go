@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,7 +24,22 @@ import (
 )
 
 // methods counts the calls a server got by method.
-type methods struct{ call, stream atomic.Int64 }
+// methods counts Call and Stream calls, and the requests of Sessions.
+type methods struct{ call, stream, session atomic.Int64 }
+
+// countRecv counts the messages a server stream receives.
+type countRecv struct {
+	grpc.ServerStream
+	n *atomic.Int64
+}
+
+func (c countRecv) RecvMsg(m any) error {
+	err := c.ServerStream.RecvMsg(m)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return err
+}
 
 // serveCounting is serve with the calls counted by method.
 func serveCounting(t *testing.T, h ares.Handler) (string, *methods) {
@@ -38,7 +54,10 @@ func serveCounting(t *testing.T, h ares.Handler) (string, *methods) {
 			m.call.Add(1)
 			return h(ctx, req)
 		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if strings.HasSuffix(info.FullMethod, "/Session") {
+				return h(srv, countRecv{ss, &m.session})
+			}
 			m.stream.Add(1)
 			return h(srv, ss)
 		}))
@@ -65,7 +84,8 @@ func ctxFor(t *testing.T) context.Context {
 
 // TestStreamValues: values of every size around the thresholds, several
 // in one request, come back intact; requests with a large value and
-// query-data go through Stream, the others through Call.
+// the others through the Session, query-data too unless its reply holds
+// a large value: then the session says so and it goes through Stream.
 func TestStreamValues(t *testing.T) {
 	addr, m := serveCounting(t, &echo{from: "s1"})
 	tr := newTransport(t)
@@ -91,8 +111,8 @@ func TestStreamValues(t *testing.T) {
 			t.Fatalf("object %d: a value of %d bytes in a buffer of %d", i, len(e.Value), cap(e.Value))
 		}
 	}
-	if m.stream.Load() != 1 || m.call.Load() != 0 {
-		t.Fatalf("put-data with large values: %d Stream, %d Call; want 1, 0", m.stream.Load(), m.call.Load())
+	if m.stream.Load() != 1 || m.call.Load() != 0 || m.session.Load() != 0 {
+		t.Fatalf("put-data with large values: %d Stream, %d Call, %d in sessions; want 1, 0, 0", m.stream.Load(), m.call.Load(), m.session.Load())
 	}
 	small := &ares.Request{Op: ares.OpPutData, Items: []ares.Item{{Key: "s", Value: pattern(StreamMin-1, 0)}}}
 	for _, r := range []*ares.Request{small, {Op: ares.OpQueryTag}, {Op: ares.OpQueryData, TagsOnly: true}} {
@@ -103,8 +123,36 @@ func TestStreamValues(t *testing.T) {
 	if _, err := tr.Call(ctxFor(t), node, &ares.Request{Op: ares.OpQueryData, Keys: []string{"k"}}); err != nil {
 		t.Fatal(err)
 	}
-	if m.stream.Load() != 2 || m.call.Load() != 3 {
-		t.Fatalf("%d Stream, %d Call; want 2 (large put-data, query-data) and 3", m.stream.Load(), m.call.Load())
+	if m.stream.Load() != 1 || m.call.Load() != 0 || m.session.Load() != 4 {
+		t.Fatalf("%d Stream, %d Call, %d in sessions; want 1 (large put-data), 0 and 4", m.stream.Load(), m.call.Load(), m.session.Load())
+	}
+}
+
+// TestSessionRedirectsLargeReplies: a query-data whose reply holds a large
+// value is asked in the session, which answers "use Stream", then through
+// Stream; the value comes back whole.
+func TestSessionRedirectsLargeReplies(t *testing.T) {
+	big := pattern(StreamMin, 3)
+	addr, m := serveCounting(t, handlerFunc(func(_ context.Context, r *ares.Request) (*ares.Response, error) {
+		v := []byte("small")
+		if r.Keys[0] == "big" {
+			v = big
+		}
+		return &ares.Response{Objects: []ares.Object{{Key: r.Keys[0], Entries: []ares.Entry{{Tag: ares.Tag{TS: 1, WID: "w"}, HasValue: true, Value: v}}}}}, nil
+	}))
+	tr := newTransport(t)
+	node := ares.Node{ID: "s1", Addr: addr}
+	for _, key := range []string{"small", "big"} {
+		resp, err := tr.Call(ctxFor(t), node, &ares.Request{Op: ares.OpQueryData, Keys: []string{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Objects[0].Entries[0].Value; key == "big" && !bytes.Equal(got, big) || key == "small" && string(got) != "small" {
+			t.Fatalf("%s: %d bytes back", key, len(got))
+		}
+	}
+	if m.session.Load() != 2 || m.stream.Load() != 1 || m.call.Load() != 0 {
+		t.Fatalf("%d in sessions, %d Stream, %d Call; want 2, 1, 0", m.session.Load(), m.stream.Load(), m.call.Load())
 	}
 }
 
@@ -138,8 +186,8 @@ func (c callOnly) Call(ctx context.Context, in *pb.Request) (*pb.Response, error
 	return c.s.Call(ctx, in)
 }
 
-// TestStreamFallsBackToCall: against a server without Stream, large values
-// go in one message, as before.
+// TestStreamFallsBackToCall: against a server without Stream and Session,
+// large values go in one message and small requests in Calls, as before.
 func TestStreamFallsBackToCall(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,6 +205,17 @@ func TestStreamFallsBackToCall(t *testing.T) {
 	}
 	if !bytes.Equal(resp.Objects[0].Entries[0].Value, v) {
 		t.Fatal("value changed through the fallback")
+	}
+	// Small requests: the server has no Session either; the first learns
+	// it, every one is answered through Call.
+	for i := range 3 {
+		resp, err := tr.Call(ctxFor(t), ares.Node{ID: "old", Addr: lis.Addr().String()}, &ares.Request{ID: uint64(i), Op: ares.OpQueryTag})
+		if err != nil || resp.ID != uint64(i) {
+			t.Fatalf("small request %d to a server without Session: %v, %+v", i, err, resp)
+		}
+	}
+	if !tr.noSession[lis.Addr().String()] {
+		t.Error("the transport did not note the server has no Session")
 	}
 }
 

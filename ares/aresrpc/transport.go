@@ -73,16 +73,20 @@ type Transport struct {
 	tls     *tls.Config
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
-	closed bool
+	mu       sync.Mutex
+	conns    map[string]*grpc.ClientConn
+	sessions map[string]*session
+	// noSession lists the addresses whose server has no Session method
+	// (a server from before it): their small requests go through Call.
+	noSession map[string]bool
+	closed    bool
 }
 
 var _ ares.Transport = (*Transport)(nil)
 
 // NewTransport returns a Transport; it connects to nothing until Call.
 func NewTransport(opts ...Option) *Transport {
-	t := &Transport{conns: map[string]*grpc.ClientConn{}}
+	t := &Transport{conns: map[string]*grpc.ClientConn{}, sessions: map[string]*session{}, noSession: map[string]bool{}}
 	for _, o := range opts {
 		o(t)
 	}
@@ -122,9 +126,10 @@ func DialOptions() []grpc.DialOption {
 
 // Call implements ares.Transport. It fails fast while the server's
 // connection is down (the ares client resends); errors name the server.
-// A request with a value of StreamMin bytes or more, or whose reply may
-// hold values (a query-data for values), goes through the Stream method,
-// its large values in chunks; the rest through Call.
+// A request with a value of StreamMin bytes or more goes through the
+// Stream method, its large values in chunks; the rest through the
+// connection's Session, and through Stream again if the reply holds such
+// a value. Servers without Session get Call instead.
 func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
 	if req == nil {
 		return nil, fmt.Errorf("server %s: null request", to.ID)
@@ -140,14 +145,15 @@ func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, err)
 	}
 	var out *pb.Response
-	if streams(req) {
+	if !sendsApart(req) {
+		out, err = t.callSession(ctx, addr, cc, req)
+	}
+	if sendsApart(req) || errors.Is(err, errUseStream) {
 		out, err = callStream(ctx, cc, req)
 		if status.Code(err) == codes.Unimplemented {
 			// A server from before Stream: one message each way.
 			out, err = pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
 		}
-	} else {
-		out, err = pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, callError(ctx, err))
@@ -178,6 +184,36 @@ func callError(ctx context.Context, err error) error {
 		return &ares.RefusedError{Reason: strings.TrimPrefix(st.Message(), "refused: ")}
 	}
 	return err
+}
+
+// callSession sends req through addr's session, opening one if there is
+// none or the last one ended; a server without Session gets a Call.
+func (t *Transport) callSession(ctx context.Context, addr string, cc *grpc.ClientConn, req *ares.Request) (*pb.Response, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := t.sessions[addr]
+	if t.noSession[addr] {
+		s = nil
+	} else if s == nil || s.ended() {
+		s = openSession(cc)
+		t.sessions[addr] = s
+	}
+	t.mu.Unlock()
+	if s == nil {
+		return pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
+	}
+	out, err := s.call(ctx, RequestToPB(req))
+	if status.Code(err) == codes.Unimplemented && s.ended() {
+		// The stream itself was refused (not a reply): an older server.
+		t.mu.Lock()
+		t.noSession[addr] = true
+		t.mu.Unlock()
+		return pb.NewAresClient(cc).Call(ctx, RequestToPB(req))
+	}
+	return out, err
 }
 
 func (t *Transport) conn(addr string) (*grpc.ClientConn, error) {
@@ -217,6 +253,10 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	for _, s := range t.sessions {
+		s.fail(ErrClosed)
+	}
+	t.sessions = nil
 	var errs []error
 	for addr, cc := range t.conns {
 		if err := cc.Close(); err != nil {

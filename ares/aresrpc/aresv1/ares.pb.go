@@ -1006,6 +1006,158 @@ func (*Frame_Response) isFrame_Body() {}
 
 func (*Frame_Chunk) isFrame_Body() {}
 
+// SessionRequest is one request of a Session.
+type SessionRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Request *Request               `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// The caller's remaining time (0: none), the deadline a Call carries.
+	TimeoutNs int64 `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	// The caller's span context (W3C traceparent and tracestate), the
+	// metadata a Call carries.
+	Trace         map[string]string `protobuf:"bytes,4,rep,name=trace,proto3" json:"trace,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRequest) Reset() {
+	*x = SessionRequest{}
+	mi := &file_aresv1_ares_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRequest) ProtoMessage() {}
+
+func (x *SessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aresv1_ares_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
+func (*SessionRequest) Descriptor() ([]byte, []int) {
+	return file_aresv1_ares_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SessionRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetRequest() *Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SessionRequest) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *SessionRequest) GetTrace() map[string]string {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+// SessionReply answers the SessionRequest of the same id: a response, or
+// an error as a gRPC status code and message (those a Call would end with).
+type SessionReply struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Response *Response              `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	Code     uint32                 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message  string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// The response holds a value of StreamMin bytes or more: ask again
+	// through Stream, which sends it in chunks.
+	UseStream     bool `protobuf:"varint,5,opt,name=use_stream,json=useStream,proto3" json:"use_stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionReply) Reset() {
+	*x = SessionReply{}
+	mi := &file_aresv1_ares_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionReply) ProtoMessage() {}
+
+func (x *SessionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_aresv1_ares_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionReply.ProtoReflect.Descriptor instead.
+func (*SessionReply) Descriptor() ([]byte, []int) {
+	return file_aresv1_ares_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SessionReply) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SessionReply) GetResponse() *Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *SessionReply) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SessionReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SessionReply) GetUseStream() bool {
+	if x != nil {
+		return x.UseStream
+	}
+	return false
+}
+
 var File_aresv1_ares_proto protoreflect.FileDescriptor
 
 const file_aresv1_ares_proto_rawDesc = "" +
@@ -1077,7 +1229,24 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\v2\x10.ares.v1.RequestH\x00R\arequest\x12/\n" +
 	"\bresponse\x18\x02 \x01(\v2\x11.ares.v1.ResponseH\x00R\bresponse\x12\x16\n" +
 	"\x05chunk\x18\x03 \x01(\fH\x00R\x05chunkB\x06\n" +
-	"\x04body*\xa4\x01\n" +
+	"\x04body\"\xdf\x01\n" +
+	"\x0eSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
+	"\arequest\x18\x02 \x01(\v2\x10.ares.v1.RequestR\arequest\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\x128\n" +
+	"\x05trace\x18\x04 \x03(\v2\".ares.v1.SessionRequest.TraceEntryR\x05trace\x1a8\n" +
+	"\n" +
+	"TraceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x01\n" +
+	"\fSessionReply\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12-\n" +
+	"\bresponse\x18\x02 \x01(\v2\x11.ares.v1.ResponseR\bresponse\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"use_stream\x18\x05 \x01(\bR\tuseStream*\xa4\x01\n" +
 	"\x02Op\x12\x0e\n" +
 	"\n" +
 	"OP_INVALID\x10\x00\x12\x10\n" +
@@ -1093,10 +1262,11 @@ const file_aresv1_ares_proto_rawDesc = "" +
 	"\x06Status\x12\x0f\n" +
 	"\vSTATUS_NONE\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_PENDING\x10\x01\x12\x14\n" +
-	"\x10STATUS_FINALIZED\x10\x022a\n" +
+	"\x10STATUS_FINALIZED\x10\x022\xa0\x01\n" +
 	"\x04Ares\x12+\n" +
 	"\x04Call\x12\x10.ares.v1.Request\x1a\x11.ares.v1.Response\x12,\n" +
-	"\x06Stream\x12\x0e.ares.v1.Frame\x1a\x0e.ares.v1.Frame(\x010\x01B<Z:github.com/ares-torture/torture/ares/aresrpc/aresv1;aresv1b\x06proto3"
+	"\x06Stream\x12\x0e.ares.v1.Frame\x1a\x0e.ares.v1.Frame(\x010\x01\x12=\n" +
+	"\aSession\x12\x17.ares.v1.SessionRequest\x1a\x15.ares.v1.SessionReply(\x010\x01B<Z:github.com/ares-torture/torture/ares/aresrpc/aresv1;aresv1b\x06proto3"
 
 var (
 	file_aresv1_ares_proto_rawDescOnce sync.Once
@@ -1111,21 +1281,24 @@ func file_aresv1_ares_proto_rawDescGZIP() []byte {
 }
 
 var file_aresv1_ares_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_aresv1_ares_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_aresv1_ares_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_aresv1_ares_proto_goTypes = []any{
-	(Op)(0),          // 0: ares.v1.Op
-	(Status)(0),      // 1: ares.v1.Status
-	(*Tag)(nil),      // 2: ares.v1.Tag
-	(*Node)(nil),     // 3: ares.v1.Node
-	(*Config)(nil),   // 4: ares.v1.Config
-	(*NextC)(nil),    // 5: ares.v1.NextC
-	(*Ballot)(nil),   // 6: ares.v1.Ballot
-	(*Item)(nil),     // 7: ares.v1.Item
-	(*Entry)(nil),    // 8: ares.v1.Entry
-	(*Object)(nil),   // 9: ares.v1.Object
-	(*Request)(nil),  // 10: ares.v1.Request
-	(*Response)(nil), // 11: ares.v1.Response
-	(*Frame)(nil),    // 12: ares.v1.Frame
+	(Op)(0),                // 0: ares.v1.Op
+	(Status)(0),            // 1: ares.v1.Status
+	(*Tag)(nil),            // 2: ares.v1.Tag
+	(*Node)(nil),           // 3: ares.v1.Node
+	(*Config)(nil),         // 4: ares.v1.Config
+	(*NextC)(nil),          // 5: ares.v1.NextC
+	(*Ballot)(nil),         // 6: ares.v1.Ballot
+	(*Item)(nil),           // 7: ares.v1.Item
+	(*Entry)(nil),          // 8: ares.v1.Entry
+	(*Object)(nil),         // 9: ares.v1.Object
+	(*Request)(nil),        // 10: ares.v1.Request
+	(*Response)(nil),       // 11: ares.v1.Response
+	(*Frame)(nil),          // 12: ares.v1.Frame
+	(*SessionRequest)(nil), // 13: ares.v1.SessionRequest
+	(*SessionReply)(nil),   // 14: ares.v1.SessionReply
+	nil,                    // 15: ares.v1.SessionRequest.TraceEntry
 }
 var file_aresv1_ares_proto_depIdxs = []int32{
 	3,  // 0: ares.v1.Config.servers:type_name -> ares.v1.Node
@@ -1149,15 +1322,20 @@ var file_aresv1_ares_proto_depIdxs = []int32{
 	4,  // 18: ares.v1.Response.accepted:type_name -> ares.v1.Config
 	10, // 19: ares.v1.Frame.request:type_name -> ares.v1.Request
 	11, // 20: ares.v1.Frame.response:type_name -> ares.v1.Response
-	10, // 21: ares.v1.Ares.Call:input_type -> ares.v1.Request
-	12, // 22: ares.v1.Ares.Stream:input_type -> ares.v1.Frame
-	11, // 23: ares.v1.Ares.Call:output_type -> ares.v1.Response
-	12, // 24: ares.v1.Ares.Stream:output_type -> ares.v1.Frame
-	23, // [23:25] is the sub-list for method output_type
-	21, // [21:23] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	10, // 21: ares.v1.SessionRequest.request:type_name -> ares.v1.Request
+	15, // 22: ares.v1.SessionRequest.trace:type_name -> ares.v1.SessionRequest.TraceEntry
+	11, // 23: ares.v1.SessionReply.response:type_name -> ares.v1.Response
+	10, // 24: ares.v1.Ares.Call:input_type -> ares.v1.Request
+	12, // 25: ares.v1.Ares.Stream:input_type -> ares.v1.Frame
+	13, // 26: ares.v1.Ares.Session:input_type -> ares.v1.SessionRequest
+	11, // 27: ares.v1.Ares.Call:output_type -> ares.v1.Response
+	12, // 28: ares.v1.Ares.Stream:output_type -> ares.v1.Frame
+	14, // 29: ares.v1.Ares.Session:output_type -> ares.v1.SessionReply
+	27, // [27:30] is the sub-list for method output_type
+	24, // [24:27] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_aresv1_ares_proto_init() }
@@ -1176,7 +1354,7 @@ func file_aresv1_ares_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aresv1_ares_proto_rawDesc), len(file_aresv1_ares_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
