@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,9 @@ func TestSetDrop(t *testing.T) {
 	}
 	tr := &answering{}
 	c, err := New(Options{RunDir: t.TempDir(), Pool: 3, ServerBin: self,
-		NewTransport: func(func(string) string) (ares.Transport, io.Closer, error) { return tr, tr, nil }})
+		NewTransport: func(func(context.Context, string) (net.Conn, error)) (ares.Transport, io.Closer, error) {
+			return tr, tr, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package local is the local backend of harness.Cluster: ares-server
 // processes on loopback ports, each with its own data directory, and
 // clients in the controller's process that reach every server through
-// their own fault-injecting link (an in-process relay, harness/local/proxy.go).
+// their own fault-injecting link (a connection wrapper, harness/local/link.go).
 package local
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,23 +38,23 @@ type Options struct {
 	Config0 harness.Config0
 	// ServerBug is passed to every server as --bug (a server bug only).
 	ServerBug ares.Bug
-	// Direct makes workload clients bypass the proxies (no fault reaches
-	// them then); for measuring what the proxies cost.
+	// Direct makes workload clients bypass their links (no fault reaches
+	// them then); for measuring what the links cost.
 	Direct bool
 	Logger *slog.Logger
 	// Tracer receives the in-process clients' spans; nil: none.
 	Tracer trace.Tracer
 	// TraceDir, when set, gets each server's spans (<id>.json).
 	TraceDir string
-	// NewTransport builds a client transport that dials route(addr) in
-	// place of a server's addr. Nil means the gRPC transport (over mutual
-	// TLS with TLS set).
-	NewTransport func(route func(addr string) string) (ares.Transport, io.Closer, error)
+	// NewTransport builds a client transport that connects to a server's
+	// address with dial (its link's faults; nil: a plain TCP dial). Nil
+	// means the gRPC transport (over mutual TLS with TLS set).
+	NewTransport func(dial func(ctx context.Context, addr string) (net.Conn, error)) (ares.Transport, io.Closer, error)
 	// TLS, when set, gives each server a certificate for 127.0.0.1 and its
 	// id and starts it with --tls-*; the in-process clients and the
-	// readiness probe dial with the controller's certificate. The link
-	// proxies relay bytes, so TLS passes through them and their faults
-	// still apply. Nil: plaintext on loopback.
+	// readiness probe dial with the controller's certificate. The links
+	// act on the bytes under TLS, so their faults still apply. Nil:
+	// plaintext on loopback.
 	TLS *harness.RunTLS
 }
 
@@ -63,7 +64,6 @@ type Cluster struct {
 	log     *slog.Logger
 	servers []*server
 	byID    map[string]*server
-	prox    *proxies
 
 	mu       sync.Mutex
 	clients  map[string]map[string]*link       // client -> server -> link
@@ -110,7 +110,6 @@ func New(opts Options) (*Cluster, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		byID:    map[string]*server{},
-		prox:    newProxies(),
 		clients: map[string]map[string]*link{},
 		drops:   map[string]*nemesis.DropTransport{},
 		inproc:  map[string]*harness.InProcessClient{},
@@ -209,30 +208,25 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 	}
 	if c.opts.Direct {
 		c.clients[name] = map[string]*link{}
-		return c.newClient(name, spec, func(addr string) string { return addr }, false)
+		return c.newClient(name, spec, nil, false)
 	}
 	links := map[string]*link{}
-	route := map[string]string{}
+	byAddr := map[string]*link{}
 	for _, s := range c.servers {
-		l, err := c.prox.newLink(name, s.id, s.addr)
-		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			return nil, err
-		}
+		l := newLink(name, s.id, s.addr)
 		links[s.id] = l
-		route[s.addr] = l.Addr()
+		byAddr[s.addr] = l
 	}
 	c.clients[name] = links
 	c.order = append(c.order, name)
-	return c.newClient(name, spec, func(addr string) string {
-		if a, ok := route[addr]; ok {
-			return a
+	return c.newClient(name, spec, func(ctx context.Context, addr string) (net.Conn, error) {
+		if l := byAddr[addr]; l != nil {
+			return l.Dial(ctx)
 		}
 		// A server outside the pool cannot be in a configuration; dial it
 		// as it is rather than fail.
-		return addr
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
 	}, true)
 }
 
@@ -243,14 +237,14 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 	if c.stopped {
 		return nil, errors.New("local cluster: stopped")
 	}
-	return c.newClient("control", spec, func(addr string) string { return addr }, false)
+	return c.newClient("control", spec, nil, false)
 }
 
 // newClient is called with c.mu held. A faulted client's messages go
 // through a DropTransport, where SetDrop loses them: the client runs in
 // this process, so its transport is where its messages are sent.
-func (c *Cluster) newClient(name string, spec harness.ClientSpec, route func(string) string, faulted bool) (harness.Client, error) {
-	tr, closer, err := c.opts.NewTransport(route)
+func (c *Cluster) newClient(name string, spec harness.ClientSpec, dial func(context.Context, string) (net.Conn, error), faulted bool) (harness.Client, error) {
+	tr, closer, err := c.opts.NewTransport(dial)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: transport: %w", name, err)
 	}
@@ -292,7 +286,7 @@ func (c *Cluster) CrashClient(ctx context.Context, name string) error {
 	return nil
 }
 
-// links resolves nemesis links to proxies.
+// links resolves nemesis links to the clients' links.
 func (c *Cluster) links(ls []nemesis.Link) ([]*link, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -368,7 +362,7 @@ func (c *Cluster) SetDrop(ctx context.Context, ls []nemesis.Link, p float64) err
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.opts.Direct {
-		return nil // no fault reaches direct clients, as with the proxies
+		return nil // no fault reaches direct clients
 	}
 	for _, l := range ls {
 		d, ok := c.drops[l.Client]
@@ -468,7 +462,7 @@ func (c *Cluster) Resume(ctx context.Context, id string) error {
 	return s.resume()
 }
 
-// Stop implements harness.Cluster: every server killed, every proxy and
+// Stop implements harness.Cluster: every server killed, every link and
 // client transport closed, and the server logs copied to logDir/<id>/
 // unless they are there already. It is safe to call more than once.
 func (c *Cluster) Stop(ctx context.Context, logDir string) error {

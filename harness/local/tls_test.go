@@ -17,10 +17,10 @@ import (
 )
 
 // TestClusterTLS: with a run CA, every server serves mutual TLS only: the
-// cluster's own clients (through their link proxies, and the control
-// client directly) work, while a plaintext client and a TLS client
-// without a certificate are refused. The proxies relay the TLS bytes, so
-// a cut still cuts, latency still delays, and a heal restores the link.
+// cluster's own clients (through their links, and the control client
+// directly) work, while a plaintext client and a TLS client without a
+// certificate are refused. The links act on the TLS bytes, so a cut still
+// cuts, latency still delays, and a heal restores the link.
 func TestClusterTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ares-server processes")

@@ -1,21 +1,25 @@
 package local
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"path/filepath"
 
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
 )
 
-// grpcTransport returns the default transport: gRPC, with each server's
-// address routed (through the client's link proxy, or as it is), over
-// mutual TLS when cfg is set. A link proxy listens on 127.0.0.1 too, so the
-// server's certificate for 127.0.0.1 matches the address dialed.
-func grpcTransport(cfg *tls.Config) func(route func(addr string) string) (ares.Transport, io.Closer, error) {
-	return func(route func(addr string) string) (ares.Transport, io.Closer, error) {
-		opts := []aresrpc.Option{aresrpc.WithAddrMap(func(n ares.Node) string { return route(n.Addr) })}
+// grpcTransport returns the default transport: gRPC, connecting to each
+// server with dial (through the client's link) when it is set, over mutual
+// TLS when cfg is set.
+func grpcTransport(cfg *tls.Config) func(dial func(context.Context, string) (net.Conn, error)) (ares.Transport, io.Closer, error) {
+	return func(dial func(context.Context, string) (net.Conn, error)) (ares.Transport, io.Closer, error) {
+		var opts []aresrpc.Option
+		if dial != nil {
+			opts = append(opts, aresrpc.WithDialer(dial))
+		}
 		if cfg != nil {
 			opts = append(opts, aresrpc.WithTLS(cfg))
 		}

@@ -2,9 +2,12 @@ package local
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,9 +52,11 @@ func roundTrip(conn net.Conn, r *bufio.Reader, msg string, d time.Duration) erro
 	return nil
 }
 
-func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+func dial(t *testing.T, l *link) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := l.Dial(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,23 +68,16 @@ func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 // connection and on a new one, while another link works; healing brings
 // traffic back on a new connection.
 func TestLinkCut(t *testing.T) {
-	p := newProxies()
-	l1, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l1 := newLink("c0", "s1", echoServer(t))
 	defer l1.Close()
-	l2, err := p.newLink("c0", "s2", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := newLink("c0", "s2", echoServer(t))
 	defer l2.Close()
 
-	live, liveR := dial(t, l1.Addr())
+	live, liveR := dial(t, l1)
 	if err := roundTrip(live, liveR, "before", time.Second); err != nil {
 		t.Fatalf("before the cut: %v", err)
 	}
-	other, otherR := dial(t, l2.Addr())
+	other, otherR := dial(t, l2)
 
 	if err := l1.SetCut(true); err != nil {
 		t.Fatal(err)
@@ -87,7 +85,7 @@ func TestLinkCut(t *testing.T) {
 	if err := roundTrip(live, liveR, "during", 300*time.Millisecond); err == nil {
 		t.Fatal("a live connection still carries traffic over a cut link")
 	}
-	fresh, freshR := dial(t, l1.Addr())
+	fresh, freshR := dial(t, l1)
 	if err := roundTrip(fresh, freshR, "during-new", 300*time.Millisecond); err == nil {
 		t.Fatal("a new connection carries traffic over a cut link")
 	}
@@ -101,7 +99,7 @@ func TestLinkCut(t *testing.T) {
 	if err := l1.SetCut(false); err != nil {
 		t.Fatal(err)
 	}
-	healed, healedR := dial(t, l1.Addr())
+	healed, healedR := dial(t, l1)
 	if err := roundTrip(healed, healedR, "after", time.Second); err != nil {
 		t.Fatalf("after the heal: %v", err)
 	}
@@ -110,16 +108,12 @@ func TestLinkCut(t *testing.T) {
 // TestLinkLossKeepsStreamIntact: loss delays chunks (TCP retransmission)
 // but never reorders, drops or corrupts bytes.
 func TestLinkLossKeepsStreamIntact(t *testing.T) {
-	p := newProxies()
-	l, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLink("c0", "s1", echoServer(t))
 	defer l.Close()
 	if err := l.SetLoss(0.3); err != nil {
 		t.Fatal(err)
 	}
-	c, r := dial(t, l.Addr())
+	c, r := dial(t, l)
 	var slow int
 	for i := 0; i < 20; i++ {
 		t0 := time.Now()
@@ -130,7 +124,7 @@ func TestLinkLossKeepsStreamIntact(t *testing.T) {
 			if strings.Contains(err.Error(), "got") {
 				t.Fatalf("stream corrupted: %v", err)
 			}
-			c, r = dial(t, l.Addr())
+			c, r = dial(t, l)
 			continue
 		}
 		if time.Since(t0) >= lossRTO {
@@ -150,13 +144,9 @@ func TestLinkLossKeepsStreamIntact(t *testing.T) {
 }
 
 func TestLinkLatency(t *testing.T) {
-	p := newProxies()
-	l, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLink("c0", "s1", echoServer(t))
 	defer l.Close()
-	c, r := dial(t, l.Addr())
+	c, r := dial(t, l)
 	if err := l.SetLatency(200 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -169,23 +159,53 @@ func TestLinkLatency(t *testing.T) {
 	}
 }
 
-// TestLinkCloseFreesPort: a closed link listens no more.
-func TestLinkCloseFreesPort(t *testing.T) {
-	p := newProxies()
-	l, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
+// TestLinkClose: a closed link closes its connections, in whatever mode
+// (one through a latency fault reads in a goroutine of its own), and
+// dials no more.
+func TestLinkClose(t *testing.T) {
+	l := newLink("c0", "s1", echoServer(t))
+	c, r := dial(t, l)
+	slow, slowR := dial(t, l)
+	if err := l.SetLatency(20 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr()
-	c, _ := dial(t, addr)
-	l.Close()
-	if nc, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-		nc.Close()
-		t.Fatalf("proxy still listening on %s after Close", addr)
+	if err := roundTrip(slow, slowR, "slow", time.Second); err != nil {
+		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a connection through a closed link is still open")
+	l.Close()
+	if _, err := l.Dial(context.Background()); err == nil {
+		t.Fatal("a closed link dialed")
+	}
+	for _, conn := range []struct {
+		c net.Conn
+		r *bufio.Reader
+	}{{c, r}, {slow, slowR}} {
+		_ = conn.c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := conn.r.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a connection through a closed link is still open (%v)", err)
+		}
+	}
+}
+
+// TestLinkReadDeadline: a read deadline holds on a connection whose reads
+// moved to their goroutine (a latency fault), as on the socket.
+func TestLinkReadDeadline(t *testing.T) {
+	l := newLink("c0", "s1", echoServer(t))
+	defer l.Close()
+	c, r := dial(t, l)
+	if err := l.SetLatency(time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(c, r, "x", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	t0 := time.Now()
+	if _, err := r.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with nothing to read: %v, want a deadline error", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("the deadline took %v", d)
 	}
 }
 
@@ -193,13 +213,9 @@ func TestLinkCloseFreesPort(t *testing.T) {
 // arrival, so messages sent back to back arrive one latency later, not one
 // latency each; and the order holds.
 func TestLinkLatencyKeepsPipelining(t *testing.T) {
-	p := newProxies()
-	l, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLink("c0", "s1", echoServer(t))
 	defer l.Close()
-	c, r := dial(t, l.Addr())
+	c, r := dial(t, l)
 	if err := l.SetLatency(200 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +252,9 @@ func TestLinkLatencyKeepsPipelining(t *testing.T) {
 // cut are closed by the heal (what they sent during the cut is lost, as
 // after a long partition); the client reconnects.
 func TestLinkHealClosesCutConnections(t *testing.T) {
-	p := newProxies()
-	l, err := p.newLink("c0", "s1", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLink("c0", "s1", echoServer(t))
 	defer l.Close()
-	c, r := dial(t, l.Addr())
+	c, r := dial(t, l)
 	if err := roundTrip(c, r, "before", time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +272,7 @@ func TestLinkHealClosesCutConnections(t *testing.T) {
 	if got, err := r.ReadString('\n'); err == nil {
 		t.Fatalf("a connection cut and healed still carries %q", got)
 	}
-	c2, r2 := dial(t, l.Addr())
+	c2, r2 := dial(t, l)
 	if err := roundTrip(c2, r2, "after", time.Second); err != nil {
 		t.Fatal(err)
 	}
