@@ -125,6 +125,7 @@ func New(opts Options) (*Cluster, error) {
 			bin:     opts.ServerBin,
 			bug:     string(opts.ServerBug),
 			runDir:  runDir,
+			procs:   serverProcs(opts.Pool),
 			logger:  opts.Logger,
 			argsFor: serverArgs,
 			probe:   clientTLS,
