@@ -1,9 +1,11 @@
 // Package bench holds the measurements of `torture bench all` (issue 14)
-// that are more than glue: latency over a quorum round trip and bytes on
-// the wire (Latency), and what another build's binaries measure in the
-// same session (Baseline*). It also defines the table's rows and prints
-// them. The command in cmd/torture chooses what to measure and puts the
-// figures into Rows.
+// and the rows they make: latency over a quorum round trip and bytes on
+// the wire (Latency), what another build's binaries measure in the same
+// session (Baseline*), and a Session whose Add* methods measure each kind
+// of figure and add its rows. It also prints the table. The command in
+// cmd/torture parses the flags, hands a Session what only it can run
+// (bench tables' and bench bugs' runs, as function values) and prints
+// and saves the rows.
 package bench
 
 import (

@@ -38,12 +38,12 @@ func TestBenchAllQuick(t *testing.T) {
 	if err := dec.Decode(&f); err != nil {
 		t.Fatalf("stdout is not the rows' JSON: %v\n%s", err, stdout.String())
 	}
-	want := []string{rowABDWrite, rowABDRead, rowECWrite, rowECRead, rowWire, rowLarge, rowPending,
-		rowRecorded, rowOpsRun, rowOpsDirect, rowCheck}
+	want := []string{bench.RowABDWrite, bench.RowABDRead, bench.RowECWrite, bench.RowECRead, bench.RowWire, bench.RowLarge, bench.RowPending,
+		bench.RowRecorded, bench.RowOpsRun, bench.RowOpsDirect, bench.RowCheck}
 	for _, b := range bugs {
-		want = append(want, benchAllBugPrefix+b)
+		want = append(want, bench.RowBugPrefix+b)
 	}
-	want = append(want, rowDocker)
+	want = append(want, bench.RowDocker)
 	if len(f.Rows) != len(want) {
 		t.Errorf("%d rows, want %d", len(f.Rows), len(want))
 	}
@@ -57,11 +57,11 @@ func TestBenchAllQuick(t *testing.T) {
 			continue
 		}
 		switch {
-		case id == rowDocker:
+		case id == bench.RowDocker:
 			if r.Status != bench.Skipped || !strings.Contains(r.Note, "--no-docker") || r.Value != nil {
 				t.Errorf("docker row %+v: want skipped for --no-docker", r)
 			}
-		case strings.HasPrefix(id, benchAllBugPrefix):
+		case strings.HasPrefix(id, bench.RowBugPrefix):
 			// The sim is deterministic but other code may change which
 			// seed finds a bug: found with a time, or not found.
 			if !(r.Status == bench.Pass && r.Value != nil && *r.Value > 0) &&
@@ -82,11 +82,11 @@ func TestBenchAllQuick(t *testing.T) {
 		// The baseline (this build's binaries) measures throughput, the
 		// read after pending configurations, the check and the bugs.
 		switch {
-		case id == rowRecorded, id == rowOpsRun, id == rowOpsDirect, id == rowCheck, id == rowPending:
+		case id == bench.RowRecorded, id == bench.RowOpsRun, id == bench.RowOpsDirect, id == bench.RowCheck, id == bench.RowPending:
 			if r.Baseline == nil || *r.Baseline <= 0 || r.VsBaseline == nil || *r.VsBaseline <= 0 {
 				t.Errorf("row %s: baseline %v, vs baseline %v", id, r.Baseline, r.VsBaseline)
 			}
-		case strings.HasPrefix(id, benchAllBugPrefix):
+		case strings.HasPrefix(id, bench.RowBugPrefix):
 			if !strings.Contains(r.Detail, "baseline found") {
 				t.Errorf("row %s: no baseline in %q", id, r.Detail)
 			}

@@ -398,7 +398,7 @@ bugs:
 			code = harness.ExitHarness
 			break
 		}
-		fmt.Fprintf(stdout, "\n%s (%s): %s\n", b, bugDescription(b), shapeLine(base))
+		fmt.Fprintf(stdout, "\n%s (%s): %s\n", b, bugDescription(b), bench.ShapeLine(base))
 		for seed := int64(1); seed <= int64(*seeds); seed++ {
 			if ctx.Err() != nil {
 				break bugs
@@ -508,21 +508,4 @@ func bugDescription(b ares.Bug) string {
 		}
 	}
 	return "unknown bug"
-}
-
-// shapeLine names the options a shape sets, so the table can be read
-// without the source.
-func shapeLine(o harness.Options) string {
-	s := fmt.Sprintf("servers %d, clients %d, keys %d, read-ratio %g, nemesis %s every %s, time %s",
-		o.Servers, o.Clients, o.Keys, o.ReadRatio, o.Nemesis, o.NemesisInterval, o.Time)
-	if o.Rate > 0 {
-		s += fmt.Sprintf(", rate %g/s", o.Rate)
-	}
-	if o.Ops > 0 {
-		s += fmt.Sprintf(", ops %d", o.Ops)
-	}
-	if o.Backend == "sim" {
-		s += " (simulated time)"
-	}
-	return s
 }

@@ -14,14 +14,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ares-torture/torture/bench"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/harness/local"
 )
 
-// Modes of `bench overhead`.
+// Modes of `bench overhead`: the same as bench all's throughput rows'.
 const (
-	modeHarness = "proxied+recorded"
-	modeDirect  = "direct+unrecorded"
+	modeHarness = bench.ModeRecorded
+	modeDirect  = bench.ModeDirect
 )
 
 // measurement is one mode of one round.

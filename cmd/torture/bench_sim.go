@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ares-torture/torture/bench"
 	"github.com/ares-torture/torture/harness"
 	"github.com/ares-torture/torture/harness/simrun"
 	"github.com/ares-torture/torture/sim"
@@ -94,7 +95,7 @@ func cmdBenchSim(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		seeds[i] = int64(i + 1)
 	}
 	fmt.Fprintf(stdout, "bench sim: %d runs of %d operations (%s), %d worker(s) on %d core(s)\n",
-		*runs, opts.Ops, shapeLine(opts), min(*workers, *runs), runtime.GOMAXPROCS(0))
+		*runs, opts.Ops, bench.ShapeLine(opts), min(*workers, *runs), runtime.GOMAXPROCS(0))
 	code := 0
 	sum, err := simrun.Run(ctx, simrun.Config{Options: opts, Seeds: seeds, Workers: *workers, Bubble: simBubble,
 		Args: file.Args, OnResult: func(r simrun.SeedResult) {

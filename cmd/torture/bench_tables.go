@@ -43,6 +43,7 @@ import (
 	"github.com/ares-torture/torture/ares"
 	"github.com/ares-torture/torture/ares/aresrpc"
 	"github.com/ares-torture/torture/ares/store"
+	"github.com/ares-torture/torture/bench"
 	"github.com/ares-torture/torture/fragment"
 )
 
@@ -410,7 +411,7 @@ func (b *tablesBench) timeColumns(ctx context.Context, label string, cols []*col
 			}
 			if err != nil {
 				cell.Error = err.Error()
-				fmt.Fprintf(b.out, "  %s %s %s: %v\n", label, sizeName(c.row.Size), c.name, err)
+				fmt.Fprintf(b.out, "  %s %s %s: %v\n", label, bench.SizeName(c.row.Size), c.name, err)
 				continue
 			}
 			c.ds = append(c.ds, float64(d.Microseconds())/1000)
@@ -420,7 +421,7 @@ func (b *tablesBench) timeColumns(ctx context.Context, label string, cols []*col
 		cell := c.row.Cells[c.name]
 		fillCell(cell, c.ds)
 		if cell.Error == "" && ctx.Err() == nil {
-			fmt.Fprintf(b.out, "  %s %-8s %-16s median %s  p90 %s\n", label, sizeName(c.row.Size), c.name, msText(cell.Median), msText(cell.P90))
+			fmt.Fprintf(b.out, "  %s %-8s %-16s median %s  p90 %s\n", label, bench.SizeName(c.row.Size), c.name, bench.MSText(cell.Median), bench.MSText(cell.P90))
 		}
 	}
 }
@@ -534,7 +535,7 @@ func (b *tablesBench) tableIDAP(ctx context.Context, label string, dap ares.DAP,
 			cols = append(cols, &column{name: f, row: row, read: get(off), want: content},
 				&column{name: fPB, row: row, read: get(on), want: content})
 		}
-		fmt.Fprintf(b.out, "  %s %s written in %s\n", label, sizeName(size), time.Since(t0).Round(time.Millisecond))
+		fmt.Fprintf(b.out, "  %s %s written in %s\n", label, bench.SizeName(size), time.Since(t0).Round(time.Millisecond))
 		b.timeColumns(ctx, label, cols)
 	}
 	return nil
@@ -595,13 +596,13 @@ func (b *tablesBench) tableIIBuild(ctx context.Context, label, scenario string, 
 		content := payload(size, uint64(size))
 		contents[size] = content
 		if err := w.Write(ctx, fmt.Sprintf("ares-%d", size), content); err != nil {
-			return fmt.Errorf("write ARES %s: %w", sizeName(size), err)
+			return fmt.Errorf("write ARES %s: %w", bench.SizeName(size), err)
 		}
 		if res, err := w.CoverWrite(ctx, fmt.Sprintf("coares-%d", size), ares.Tag{}, content); err != nil || res.Covered {
-			return fmt.Errorf("write CoARES %s: %v (covered %v)", sizeName(size), err, res.Covered)
+			return fmt.Errorf("write CoARES %s: %v (covered %v)", bench.SizeName(size), err, res.Covered)
 		}
 		if _, err := fragment.Put(ctx, w, fmt.Sprintf("coaresf-%d", size), content, fragment.Options{}); err != nil {
-			return fmt.Errorf("put CoARES_F %s: %w", sizeName(size), err)
+			return fmt.Errorf("put CoARES_F %s: %w", bench.SizeName(size), err)
 		}
 	}
 	fmt.Fprintf(b.out, "  %s: objects written in %s\n", label, time.Since(t0).Round(time.Millisecond))
@@ -740,7 +741,7 @@ func tablesNotes(s tablesSetup, doI, doII bool) []string {
 				"CoARES = one coverable object (CoverWrite, read with ReadInfo); CoARESF = fragment.Put/Get with blocks of %s/%s/%s (min/avg/max). "+
 				"CoARES values over one gRPC message (%s less 1 MiB, per server: whole value for ABD, 1/k for EC) are n/a. "+
 				"The slides' W:5/R:5 (concurrent writers and readers) are not reproduced: reads here run alone.",
-				s.K, s.Servers, sizeName(int64(s.BlockMin)), sizeName(int64(s.BlockAvg)), sizeName(int64(s.BlockMax)), sizeName(s.MessageMax)))
+				s.K, s.Servers, bench.SizeName(int64(s.BlockMin)), bench.SizeName(int64(s.BlockAvg)), bench.SizeName(int64(s.BlockMax)), bench.SizeName(s.MessageMax)))
 	}
 	if doII {
 		notes = append(notes,
@@ -774,7 +775,7 @@ func printTables(w io.Writer, f *tablesFile) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "table\trow\tratio\tmeasured\tslides\t\n")
 		for _, r := range f.Ratios {
-			row := sizeName(r.Size)
+			row := bench.SizeName(r.Size)
 			if r.Scenario != "" {
 				row = scenarioName(r.Scenario, f.Setup.Pending) + " " + row
 			}
@@ -810,7 +811,7 @@ func printTable(w io.Writer, rows []*tablesRow, cols []string, pending int) {
 			}
 			fmt.Fprintln(tw)
 		}
-		fmt.Fprintf(tw, "%s\t", sizeName(r.Size))
+		fmt.Fprintf(tw, "%s\t", bench.SizeName(r.Size))
 		for _, c := range cols {
 			fmt.Fprintf(tw, "%s\t", cellText(r.Cells[c]))
 		}
@@ -844,17 +845,7 @@ func cellText(c *tablesCell) string {
 	case c.Reads == 0:
 		return "-"
 	}
-	return msText(c.Median)
-}
-
-func msText(ms float64) string {
-	if ms >= 1000 {
-		return fmt.Sprintf("%.2fs", ms/1000)
-	}
-	if ms >= 10 {
-		return fmt.Sprintf("%.0fms", ms)
-	}
-	return fmt.Sprintf("%.1fms", ms)
+	return bench.MSText(c.Median)
 }
 
 func ratioText(q *float64) string {
@@ -904,22 +895,10 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func sizeName(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
-}
-
 func sizesLine(ns []int64) string {
 	var s []string
 	for _, n := range ns {
-		s = append(s, sizeName(n))
+		s = append(s, bench.SizeName(n))
 	}
 	return strings.Join(s, ",")
 }

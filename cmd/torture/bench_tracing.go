@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ares-torture/torture/bench"
 	"github.com/ares-torture/torture/harness"
 )
 
@@ -149,7 +150,7 @@ func cmdBenchTracing(ctx context.Context, args []string, stdout, stderr io.Write
 	start := time.Now()
 	file := tracingFile{Suite: "tracing", Start: start, Args: append([]string{"torture", "bench", "tracing"}, args...),
 		Rounds: rf.rounds, Options: o, Versions: harness.Versions(ctx, bin)}
-	fmt.Fprintf(out, "bench tracing: %d round(s) of tracing on and off, local backend, %s\n", rf.rounds, shapeLine(o))
+	fmt.Fprintf(out, "bench tracing: %d round(s) of tracing on and off, local backend, %s\n", rf.rounds, bench.ShapeLine(o))
 	code := 0
 rounds:
 	for round := 1; round <= rf.rounds; round++ {
