@@ -49,7 +49,7 @@ func (c *Client) coverWrite(ctx context.Context, key string, base Tag, value []b
 	s := c.snapshot()
 	defer func() { c.merge(s) }() // s as it ends, not as it starts
 	tr := newTrace()
-	best, err := c.readPhase1(ctx, &s, key, tr)
+	best, _, err := c.readPhase1(ctx, &s, key, tr)
 	if err != nil {
 		return CoverResult{OpInfo: tr.info}, fmt.Errorf("cover-write %s: %w", ShortKey(key), err)
 	}

@@ -75,6 +75,9 @@ type pair struct {
 	// an older tag than the newest (set for get-data of named keys only).
 	elems  int
 	behind bool
+	// agreed: every server of the quorum held exactly this tag, so the
+	// pair is on a quorum already (ABD, named keys only).
+	agreed bool
 }
 
 // getData is the DAP's get-data for the given keys. It returns the newest
@@ -156,8 +159,11 @@ func (c *Client) getDataOnce(ctx context.Context, cfg *Config, q dataQuery) (out
 		}
 		for _, k := range keys {
 			p := out[k]
+			p.agreed = true
 			for _, r := range resps {
-				p.behind = p.behind || newestOf(findObject(r.Objects, k)).Less(p.Tag)
+				newest := newestOf(findObject(r.Objects, k))
+				p.behind = p.behind || newest.Less(p.Tag)
+				p.agreed = p.agreed && newest == p.Tag
 			}
 			out[k] = p
 		}

@@ -2,8 +2,10 @@ package ares_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -18,6 +20,32 @@ type direct map[string]*ares.Server
 
 func (d direct) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
 	return d[to.ID].Handle(ctx, req)
+}
+
+// partial is direct with some servers down (their calls fail at once).
+type partial struct {
+	direct
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+func (p *partial) set(down ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.down)
+	for _, id := range down {
+		p.down[id] = true
+	}
+}
+
+func (p *partial) Call(ctx context.Context, to ares.Node, req *ares.Request) (*ares.Response, error) {
+	p.mu.Lock()
+	down := p.down[to.ID]
+	p.mu.Unlock()
+	if down {
+		return nil, errors.New("down")
+	}
+	return p.direct.Call(ctx, to, req)
 }
 
 // TestSpans: an operation's span has its phases under it, each phase its
@@ -37,7 +65,8 @@ func TestSpans(t *testing.T) {
 		servers[id] = s
 		cfg.Servers = append(cfg.Servers, ares.Node{ID: id, Addr: id})
 	}
-	c, err := ares.NewClient(ares.ClientOptions{ID: "c0", Initial: cfg, Transport: servers, Tracer: tracer})
+	net := &partial{direct: servers, down: map[string]bool{}}
+	c, err := ares.NewClient(ares.ClientOptions{ID: "c0", Initial: cfg, Transport: net, Tracer: tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +74,14 @@ func TestSpans(t *testing.T) {
 	if err := c.Write(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	// A second write that misses s2, then a read that cannot reach s1:
+	// its quorum (s0, s2) disagrees, so it writes back (a read whose
+	// quorum agrees has nothing to write back).
+	net.set("s2")
+	if err := c.Write(ctx, "k", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	net.set("s1")
 	if _, err := c.Read(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
