@@ -411,6 +411,7 @@ func (c *Cluster) startServer(ctx context.Context, n *node) error {
 				Image:    c.image,
 				Hostname: n.name,
 				Cmd:      cmd,
+				Env:      []string{"GOMAXPROCS=" + harness.ServerProcs(len(c.servers))},
 				Labels:   runLabels(c.runID, "server", n.name),
 			},
 			&container.HostConfig{

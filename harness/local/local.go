@@ -125,7 +125,7 @@ func New(opts Options) (*Cluster, error) {
 			bin:     opts.ServerBin,
 			bug:     string(opts.ServerBug),
 			runDir:  runDir,
-			procs:   serverProcs(opts.Pool),
+			procs:   harness.ServerProcs(opts.Pool),
 			logger:  opts.Logger,
 			argsFor: serverArgs,
 			probe:   clientTLS,

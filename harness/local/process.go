@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -40,7 +39,7 @@ type server struct {
 	tls     pki.Files   // its certificate (--tls-*); zero: plaintext
 	probe   *tls.Config // the readiness probe's handshake; nil: plaintext
 	runDir  string
-	procs   int // its GOMAXPROCS (serverProcs); 0: the runtime's default
+	procs   string // its GOMAXPROCS (harness.ServerProcs); "": the runtime's default
 	logger  *slog.Logger
 	argsFor func(s *server) []string
 
@@ -53,21 +52,6 @@ type server struct {
 
 func (s *server) dataDir() string { return filepath.Join(s.dir, "data") }
 func (s *server) logPath() string { return filepath.Join(s.dir, "server.log") }
-
-// serverProcs is the GOMAXPROCS of each of pool servers sharing this
-// machine's cores with the controller: its share of them, at least one.
-// With the runtime's default every server's scheduler spins on every core
-// for work the others' hold: on 2 cores with 5 servers, GOMAXPROCS=1 cut
-// the CPU per operation of 10 closed-loop clients by a quarter (torture
-// bench overhead, 3836-3927 -> 2881-2955 us, side by side). Zero (the
-// runtime's default) when the controller's own environment sets
-// GOMAXPROCS: the servers inherit that.
-func serverProcs(pool int) int {
-	if os.Getenv("GOMAXPROCS") != "" || pool < 1 {
-		return 0
-	}
-	return max(1, runtime.NumCPU()/pool)
-}
 
 // start launches the process and waits until it accepts connections.
 func (s *server) start(ctx context.Context) error {
@@ -92,8 +76,8 @@ func (s *server) start(ctx context.Context) error {
 	cmd.Env = append(os.Environ(),
 		EnvOwner+"="+strconv.Itoa(os.Getpid()),
 		EnvRunDir+"="+s.runDir)
-	if s.procs > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(s.procs))
+	if s.procs != "" {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+s.procs)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Own process group, so signals reach the server and whatever it
