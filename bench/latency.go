@@ -48,10 +48,13 @@ type DAPLatency struct {
 	// replied: the unit the operations are measured in.
 	RTT time.Duration `json:"rtt_ns"`
 	// Put is one durable put-data of ValueSize bytes (a fresh tag), done
-	// when Quorum acknowledged: a round trip and an fsync.
-	Put   time.Duration `json:"quorum_put_ns"`
-	Write time.Duration `json:"write_ns"`
-	Read  time.Duration `json:"read_ns"`
+	// when the DAP's own quorum acknowledged (PutQuorum: a majority for
+	// ABD, ⌈(n+k)/2⌉ for EC, what its writes wait for): a round trip and
+	// an fsync.
+	Put       time.Duration `json:"quorum_put_ns"`
+	PutQuorum int           `json:"put_quorum"`
+	Write     time.Duration `json:"write_ns"`
+	Read      time.Duration `json:"read_ns"`
 	// WireBytesPerWrite is what the client's connections sent (gRPC,
 	// HTTP/2 and protobuf framing included) per write of WireSize bytes.
 	WireBytesPerWrite float64 `json:"wire_bytes_per_write"`
@@ -231,7 +234,7 @@ func (s *side) round(ctx context.Context, quorum int, val []byte) error {
 	req := &ares.Request{Op: ares.OpPutData,
 		Items: []ares.Item{{Key: "raw", Tag: ares.Tag{TS: s.ts, WID: "bench-raw"}, Value: val}}}
 	t0 = time.Now()
-	if err := QuorumCall(ctx, s.tr, s.cfg, quorum, req); err != nil {
+	if err := QuorumCall(ctx, s.tr, s.cfg, s.cfg.Quorum(), req); err != nil {
 		return fmt.Errorf("put-data: %w", err)
 	}
 	s.put = append(s.put, float64(time.Since(t0)))
@@ -254,7 +257,7 @@ func (s *side) round(ctx context.Context, quorum int, val []byte) error {
 
 func (s *side) result() DAPLatency {
 	d := func(xs []float64) time.Duration { return time.Duration(Median(xs)) }
-	return DAPLatency{DAP: string(s.dap), RTT: d(s.rtt), Put: d(s.put), Write: d(s.write), Read: d(s.read), LargeWrite: d(s.large),
+	return DAPLatency{DAP: string(s.dap), RTT: d(s.rtt), Put: d(s.put), PutQuorum: s.cfg.Quorum(), Write: d(s.write), Read: d(s.read), LargeWrite: d(s.large),
 		WireBytesPerWrite: s.wireBytes}
 }
 

@@ -60,11 +60,12 @@ func (s *Session) AddLatency(ctx context.Context) {
 			continue
 		}
 		// A write needs 3 round trips and one fsync: 2 round trips and
-		// one quorum put (a round trip with the fsync in it).
+		// one quorum put (a round trip with the fsync in it), at the
+		// DAP's own quorum (EC(5,3) waits for 4 fsyncs, not 3).
 		lim := 2 + float64(d.Put)/rtt
 		r.Value, r.Op, r.Limit = F(float64(took)/rtt), AtMost, F(lim)
 		r.LimitText = fmt.Sprintf("<= 3 RTT + fsync = %sx", Num(lim))
-		r.Detail = fmt.Sprintf("%s %s, RTT (read-config, %d of %d) %s, quorum put (RTT + fsync) %s", op, durMS(took), quorum, servers, durMS(d.RTT), durMS(d.Put))
+		r.Detail = fmt.Sprintf("%s %s, RTT (read-config, %d of %d) %s, quorum put (RTT + fsync, %d of %d) %s", op, durMS(took), quorum, servers, durMS(d.RTT), d.PutQuorum, servers, durMS(d.Put))
 		s.add(r)
 	}
 	w := names[4]
