@@ -352,7 +352,7 @@ func (n *Nemesis) finish(f *fault) {
 // failure the fault stays active with what is left to heal.
 func (n *Nemesis) healLocked(ctx context.Context, f *fault) error {
 	if err := faultKinds[f.kind].heal(ctx, n, f); err != nil {
-		if ctx.Err() == nil {
+		if deadline.Err(ctx) == nil {
 			n.mu.Lock()
 			f.healErr = err
 			n.mu.Unlock()

@@ -42,7 +42,7 @@ func (l *Limiter) Delay(d time.Duration) {
 // that was stalled by a fault does not cause a flood when it returns. A slot
 // reserved by a call whose ctx ends is lost.
 func (l *Limiter) Wait(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := deadline.Err(ctx); err != nil {
 		return err
 	}
 	if l == nil || l.interval <= 0 {

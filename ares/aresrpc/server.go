@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/ares-torture/torture/ares"
@@ -63,20 +64,39 @@ func ServerTLS(cfg *tls.Config) grpc.ServerOption {
 
 // Register serves h as the ares.v1.Ares service on gs and registers the
 // standard gRPC health service, reporting SERVING for the whole server and
-// for ServiceName. The caller may flip it with the returned health server
-// (Shutdown marks everything NOT_SERVING).
-func Register(gs *grpc.Server, h ares.Handler) *health.Server {
-	pb.RegisterAresServer(gs, &service{h: h})
+// for ServiceName. The caller may flip it with the returned Health
+// (Shutdown marks everything NOT_SERVING and ends the sessions).
+func Register(gs *grpc.Server, h ares.Handler) *Health {
+	svc := &service{h: h, stopping: make(chan struct{})}
+	pb.RegisterAresServer(gs, svc)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	return hs
+	return &Health{Server: hs, svc: svc}
+}
+
+// Health is the health service Register starts, with the switch that ends
+// the server's sessions.
+type Health struct {
+	*health.Server
+	svc *service
+}
+
+// Shutdown marks every service NOT_SERVING and ends every Session once
+// the requests it received are answered. Call it before gRPC's
+// GracefulStop, which otherwise waits for the clients' sessions, open
+// for good, until its caller gives up.
+func (h *Health) Shutdown() {
+	h.Server.Shutdown()
+	h.svc.stopOnce.Do(func() { close(h.svc.stopping) })
 }
 
 type service struct {
 	pb.UnimplementedAresServer
-	h ares.Handler
+	h        ares.Handler
+	stopping chan struct{} // closed by Health.Shutdown: sessions end
+	stopOnce sync.Once
 }
 
 // Call implements aresv1.AresServer.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/ares-torture/torture/ares/aresrpc/aresv1"
+	"github.com/ares-torture/torture/deadline"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -39,13 +40,21 @@ type session struct {
 	ready  chan struct{} // closed once the stream is open or failed to
 	st     pb.Ares_SessionClient
 	cancel context.CancelFunc
-	send   chan *pb.SessionRequest
+	send   chan outgoing
 
 	mu      sync.Mutex
 	next    uint64
 	pending map[uint64]chan *pb.SessionReply
 	err     error         // why the session ended (set once)
 	done    chan struct{} // closed when err is set
+}
+
+// outgoing is a request waiting for the sender, with its caller's
+// context: one that ended while it waited is not sent, and its remaining
+// time is stamped when it goes.
+type outgoing struct {
+	ctx context.Context
+	m   *pb.SessionRequest
 }
 
 // openSession opens a session on cc in the background: the stream lives
@@ -56,7 +65,7 @@ func openSession(cc grpc.ClientConnInterface) *session {
 	s := &session{
 		ready:   make(chan struct{}),
 		cancel:  cancel,
-		send:    make(chan *pb.SessionRequest, sessionQueue),
+		send:    make(chan outgoing, sessionQueue),
 		pending: map[uint64]chan *pb.SessionReply{},
 		done:    make(chan struct{}),
 	}
@@ -103,10 +112,17 @@ func (s *session) fail(err error) {
 func (s *session) sender() {
 	for {
 		select {
-		case m := <-s.send:
-			if err := s.st.Send(m); err != nil {
-				// Send's error is io.EOF when the stream broke; Recv says why.
-				s.fail(status.Error(codes.Unavailable, "session: send failed"))
+		case o := <-s.send:
+			if deadline.Err(o.ctx) != nil {
+				continue // its caller is gone: the server need not run it
+			}
+			if d, ok := o.ctx.Deadline(); ok {
+				o.m.TimeoutNs = max(1, int64(time.Until(d)))
+			}
+			if err := s.st.Send(o.m); err != nil {
+				// io.EOF: the stream broke, and the receiver's Recv
+				// says why (Unimplemented from an older server, say);
+				// it ends the session.
 				return
 			}
 		case <-s.done:
@@ -140,17 +156,14 @@ func (s *session) call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	m := &pb.SessionRequest{Request: req}
-	if d, ok := ctx.Deadline(); ok {
-		if m.TimeoutNs = int64(time.Until(d)); m.TimeoutNs <= 0 {
-			return nil, context.DeadlineExceeded
-		}
+	if err := deadline.Err(ctx); err != nil {
+		return nil, err
 	}
-	if carrier := (propagation.MapCarrier{}); true {
-		traceContext.Inject(ctx, carrier)
-		if len(carrier) > 0 {
-			m.Trace = carrier
-		}
+	m := &pb.SessionRequest{Request: req}
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(ctx, carrier)
+	if len(carrier) > 0 {
+		m.Trace = carrier
 	}
 	ch := make(chan *pb.SessionReply, 1)
 	s.mu.Lock()
@@ -169,7 +182,7 @@ func (s *session) call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 		s.mu.Unlock()
 	}
 	select {
-	case s.send <- m:
+	case s.send <- outgoing{ctx, m}:
 	case <-ctx.Done():
 		forget()
 		return nil, ctx.Err()
@@ -203,7 +216,10 @@ func (s *session) call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 
 // Session implements aresv1.AresServer: each request is answered in a
 // goroutine of its own, as Call's are, so a slow one (a put waiting for
-// its fsync) holds up no other.
+// its fsync) holds up no other. A session ends when the client ends it or
+// when the server shuts down (Health.Shutdown): then once every request
+// it received is answered, since a client keeps its session open for good
+// and gRPC's GracefulStop waits for open streams.
 func (s *service) Session(st pb.Ares_SessionServer) error {
 	ctx := st.Context()
 	var (
@@ -212,20 +228,39 @@ func (s *service) Session(st pb.Ares_SessionServer) error {
 	)
 	// No Send after Session returns: gRPC forbids it.
 	defer wg.Wait()
+	in := make(chan *pb.SessionRequest)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				ended <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-ctx.Done(): // Session returned
+				return
+			}
+		}
+	}()
 	for {
-		in, err := st.Recv()
-		if err == io.EOF {
+		select {
+		case m := <-in:
+			wg.Go(func() {
+				out := s.sessionReply(ctx, m)
+				sendMu.Lock()
+				defer sendMu.Unlock()
+				_ = st.Send(out) // a failed Send ends the stream: Recv returns
+			})
+		case err := <-ended:
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		case <-s.stopping:
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		wg.Go(func() {
-			out := s.sessionReply(ctx, in)
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			_ = st.Send(out) // a failed Send ends the stream: Recv returns
-		})
 	}
 }
 

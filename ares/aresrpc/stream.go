@@ -314,9 +314,15 @@ func responseSlots(r *pb.Response) ([]slot, error) {
 }
 
 // sendsApart reports whether a request goes through Stream from the
-// start: it carries a large value. (One whose reply does goes there when
-// the session says so.)
+// start: it carries a large value, or it is a query-data of every key
+// (a reconfiguration's transfer, whose page of small values may reach the
+// server's reply bound and would hold up every other reply of a session).
+// One whose reply holds a large value goes there when the session says
+// so.
 func sendsApart(r *ares.Request) bool {
+	if r.Op == ares.OpQueryData && r.AllKeys && !r.TagsOnly {
+		return true
+	}
 	for _, it := range r.Items {
 		if apart(it.Value) {
 			return true

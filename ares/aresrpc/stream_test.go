@@ -480,3 +480,36 @@ func cpuPerOp(b *testing.B) func() {
 	start := cpu()
 	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
 }
+
+// TestShutdownEndsSessions: a client keeps its session open for good;
+// Health.Shutdown ends it, so GracefulStop returns at once instead of
+// waiting for the client, and the client's next call fails instead of
+// hanging.
+func TestShutdownEndsSessions(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(ServerOptions()...)
+	hs := Register(gs, &echo{from: "s1"})
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	tr := newTransport(t)
+	node := ares.Node{ID: "s1", Addr: lis.Addr().String()}
+	if _, err := tr.Call(ctxFor(t), node, &ares.Request{Op: ares.OpQueryTag}); err != nil {
+		t.Fatal(err)
+	}
+	hs.Shutdown()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(3 * time.Second):
+		t.Fatal("GracefulStop still waiting for the client's session after 3s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := tr.Call(ctx, node, &ares.Request{Op: ares.OpQueryTag}); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call to a stopped server: %v, want a failure before the deadline", err)
+	}
+}

@@ -145,10 +145,11 @@ func (t *Transport) Call(ctx context.Context, to ares.Node, req *ares.Request) (
 		return nil, fmt.Errorf("server %s (%s): %w", to.ID, addr, err)
 	}
 	var out *pb.Response
-	if !sendsApart(req) {
+	apart := sendsApart(req)
+	if !apart {
 		out, err = t.callSession(ctx, addr, cc, req)
 	}
-	if sendsApart(req) || errors.Is(err, errUseStream) {
+	if apart || errors.Is(err, errUseStream) {
 		out, err = callStream(ctx, cc, req)
 		if status.Code(err) == codes.Unimplemented {
 			// A server from before Stream: one message each way.

@@ -107,7 +107,7 @@ func (l *link) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	noDelay(raw)
-	c := &faultConn{Conn: raw, l: l, done: make(chan struct{})}
+	c := &faultConn{Conn: raw, l: l, done: make(chan struct{}), dlChanged: make(chan struct{}, 1)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -148,22 +148,37 @@ type faultConn struct {
 
 	// Down (reads): healthy, straight from the socket; once faulted, a
 	// reader goroutine queues what arrives and Read applies the faults.
-	rmu      sync.Mutex
-	downQ    chan chunk // nil until a fault first touches the reads
-	rest     []byte     // what Read has yet to return of a chunk
-	downErr  error
-	deadline atomic.Pointer[time.Time] // the read deadline, once downQ is set
+	rmu     sync.Mutex
+	downQ   chan chunk // nil until a fault first touches the reads
+	rest    []byte     // what Read has yet to return of a chunk
+	downErr error
+
+	// The read deadline. Until the reads move to their goroutine it is
+	// the socket's own; after, Read's (the socket's stays zero, or the
+	// reading goroutine would end on it), and a change wakes a waiting
+	// Read through dlChanged.
+	dmu       sync.Mutex
+	slow      bool
+	deadline  time.Time
+	dlChanged chan struct{}
 }
 
 // Close closes the connection (and ends its goroutines).
 func (c *faultConn) Close() error {
+	err := c.shut()
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return err
+}
+
+// shut closes the connection without touching the link (whose lock the
+// caller may hold).
+func (c *faultConn) shut() error {
 	var err error
 	c.once.Do(func() {
 		close(c.done)
 		err = c.Conn.Close()
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
 	})
 	return err
 }
@@ -340,7 +355,10 @@ func (c *faultConn) Read(p []byte) (int, error) {
 // its arrival. The caller's read deadline moves with them.
 func (c *faultConn) startReader() {
 	c.downQ = make(chan chunk, queueLen)
+	c.dmu.Lock()
+	c.slow = true
 	_ = c.Conn.SetReadDeadline(time.Time{})
+	c.dmu.Unlock()
 	go func() {
 		for {
 			buf := make([]byte, chunkSize)
@@ -363,39 +381,59 @@ func (c *faultConn) startReader() {
 	}()
 }
 
-// next takes the next chunk the reader queued, within the read deadline.
+// next takes the next chunk the reader queued, within the read deadline
+// (a timeout is not final: a later deadline lets Read go on).
 func (c *faultConn) next() (chunk, error) {
-	var timeout <-chan time.Time
-	if dl := c.deadline.Load(); dl != nil && !dl.IsZero() {
-		d := time.Until(*dl)
-		if d <= 0 {
-			return chunk{}, os.ErrDeadlineExceeded
+	for {
+		c.dmu.Lock()
+		dl := c.deadline
+		c.dmu.Unlock()
+		var timeout <-chan time.Time
+		stop := func() {}
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return chunk{}, os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(d)
+			stop, timeout = func() { t.Stop() }, t.C
 		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case ch := <-c.downQ:
-		return ch, nil
-	case <-timeout:
-		return chunk{}, os.ErrDeadlineExceeded
-	case <-c.done:
-		return chunk{}, net.ErrClosed
+		select {
+		case ch := <-c.downQ:
+			stop()
+			return ch, nil
+		case <-timeout:
+			return chunk{}, os.ErrDeadlineExceeded
+		case <-c.dlChanged: // look again
+			stop()
+		case <-c.done:
+			stop()
+			return chunk{}, net.ErrClosed
+		}
 	}
 }
 
-// SetReadDeadline implements net.Conn: the socket's own until a fault
-// moved the reads to their goroutine, then Read's.
+// SetReadDeadline implements net.Conn.
 func (c *faultConn) SetReadDeadline(t time.Time) error {
-	c.deadline.Store(&t)
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.deadline = t
+	if c.slow {
+		select {
+		case c.dlChanged <- struct{}{}:
+		default:
+		}
+		return nil
+	}
 	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline implements net.Conn.
 func (c *faultConn) SetDeadline(t time.Time) error {
-	c.deadline.Store(&t)
-	return c.Conn.SetDeadline(t)
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
 }
 
 // set installs new faults made by change from the current ones and wakes
@@ -416,19 +454,17 @@ func (l *link) SetCut(cut bool) error {
 		l.mu.Unlock()
 		return nil
 	}
-	l.set(func(f *faults) { f.cut = cut })
-	var lived []*faultConn
 	if !cut {
-		// The connections that lived through the cut are closed; new
-		// ones work.
+		// The connections that lived through the cut are closed before
+		// the link heals, so none of them carries a stream with a hole
+		// in it; new ones work.
 		for c := range l.conns {
-			lived = append(lived, c)
+			c.shut()
+			delete(l.conns, c)
 		}
 	}
+	l.set(func(f *faults) { f.cut = cut })
 	l.mu.Unlock()
-	for _, c := range lived {
-		c.Close()
-	}
 	return nil
 }
 

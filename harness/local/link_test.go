@@ -207,6 +207,12 @@ func TestLinkReadDeadline(t *testing.T) {
 	if d := time.Since(t0); d > 5*time.Second {
 		t.Fatalf("the deadline took %v", d)
 	}
+	// A timeout is not final: with the deadline lifted, the connection
+	// reads on.
+	_ = c.SetReadDeadline(time.Time{})
+	if err := roundTrip(c, r, "after", time.Second); err != nil {
+		t.Fatalf("after a read timeout: %v", err)
+	}
 }
 
 // TestLinkLatencyKeepsPipelining: latency counts from each chunk's
