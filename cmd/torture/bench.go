@@ -146,6 +146,18 @@ func saveBench(store, suite string, start time.Time, v any, interrupted bool, co
 	return path, code
 }
 
+// printBenchJSON writes v as indented JSON on stdout (--json) and
+// returns code, or ExitHarness if it could not.
+func printBenchJSON(stdout, stderr io.Writer, suite string, v any, code int) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "torture bench %s: %v\n", suite, err)
+		return harness.ExitHarness
+	}
+	return code
+}
+
 // writeBenchFile writes v as STORE/bench/<suite>-<start>.json (with a
 // numeric suffix should that exist, as two suites started in one second
 // would) and returns its path.

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -171,12 +170,7 @@ func cmdBenchAll(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		file.Counts[bench.Pass], file.Counts[bench.Fail], file.Counts[bench.Info], file.Counts[bench.Skipped], file.Counts[bench.Error],
 		file.WallSeconds, orDash(path))
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(&file); err != nil {
-			fmt.Fprintf(stderr, "torture bench all: %v\n", err)
-			return harness.ExitHarness
-		}
+		return printBenchJSON(stdout, stderr, "all", &file, code)
 	}
 	return code
 }

@@ -21,7 +21,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -264,12 +263,7 @@ func cmdBenchTables(ctx context.Context, args []string, stdout, stderr io.Writer
 	file.File = path
 	fmt.Fprintf(out, "\nBENCH tables wall=%.0fs file=%s\n", file.WallSeconds, orDash(path))
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(&file); err != nil {
-			fmt.Fprintf(stderr, "torture bench tables: %v\n", err)
-			return 3
-		}
+		return printBenchJSON(stdout, stderr, "tables", &file, code)
 	}
 	return code
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -209,12 +208,7 @@ rounds:
 	}
 	fmt.Fprintf(out, "\nBENCH tracing on/off=%s runs=%d file=%s\n", ratio, len(file.Runs), orDash(path))
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(&file); err != nil {
-			fmt.Fprintf(stderr, "torture bench tracing: %v\n", err)
-			return harness.ExitHarness
-		}
+		return printBenchJSON(stdout, stderr, "tracing", &file, code)
 	}
 	return code
 }
