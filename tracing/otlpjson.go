@@ -30,6 +30,12 @@ type FileExporter struct {
 // NewFileExporter appends to path, created if missing (its directory must
 // exist): a restarted process adds to its earlier spans.
 func NewFileExporter(path string) (*FileExporter, error) {
+	// A process SIGKILLed while exporting (a server killed by a fault) may
+	// have left half a line; this process's spans go after the earlier
+	// ones' complete lines.
+	if err := PrepareFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err

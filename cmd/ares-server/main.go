@@ -282,13 +282,6 @@ func serve(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) e
 	}()
 	var tracer trace.Tracer
 	if c.traceFile != "" || c.otlpEndpoint != "" {
-		if c.traceFile != "" {
-			// A server SIGKILLed by a fault may have left half a line;
-			// this life's spans are appended after the earlier ones.
-			if err := tracing.PrepareFile(c.traceFile); err != nil {
-				return fmt.Errorf("trace file: %w", err)
-			}
-		}
 		tp, err := tracing.New(ctx, tracing.Options{File: c.traceFile, Endpoint: c.otlpEndpoint, Service: "ares-server " + c.id})
 		if err != nil {
 			return err

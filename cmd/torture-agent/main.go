@@ -86,11 +86,6 @@ func run() error {
 
 	var tracer trace.Tracer
 	if *traceFile != "" || *otlpEndpoint != "" {
-		if *traceFile != "" {
-			if err := tracing.PrepareFile(*traceFile); err != nil {
-				return fmt.Errorf("trace file: %w", err)
-			}
-		}
 		tp, err := tracing.New(context.Background(), tracing.Options{File: *traceFile, Endpoint: *otlpEndpoint, Service: "torture-agent " + *name})
 		if err != nil {
 			return err
