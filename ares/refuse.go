@@ -132,7 +132,15 @@ func checkPointer(op Op, cfg uint64, x NextC) error {
 // checkRecorded refuses a request whose configuration differs from the one
 // the server recorded under its index (rec nil: none recorded yet).
 func checkRecorded(rec, d *Config) error {
-	if rec == nil || rec.Digest() == d.Digest() {
+	if rec == nil {
+		return nil
+	}
+	return checkDigests(rec, rec.Digest(), d, d.Digest())
+}
+
+// checkDigests is checkRecorded with the two digests known.
+func checkDigests(rec *Config, recDigest string, d *Config, digest string) error {
+	if rec == nil || recDigest == digest {
 		return nil
 	}
 	if rec.Kind() != d.Kind() {

@@ -58,6 +58,10 @@ type cfgState struct {
 	mu sync.Mutex // guards the fields below but not objs' contents
 	cfgMeta
 	objs map[string]*objState
+	// digest is Cfg's digest, computed once for the Cfg it was computed
+	// of (digestOf): every request is checked against it.
+	digest   string
+	digestOf *Config
 }
 
 // cfgMeta is the persisted part of a configuration's state.
@@ -175,7 +179,7 @@ func NewServer(st Storage, opts ServerOptions) (*Server, error) {
 		if err := checkRecorded(cs.Cfg, c); err != nil {
 			return nil, fmt.Errorf("storage holds another initial configuration: %w", err)
 		}
-		if err := s.record(0, cs, c); err != nil {
+		if err := s.record(0, cs, c, c.Digest()); err != nil {
 			return nil, fmt.Errorf("record the initial configuration: %w", err)
 		}
 	}
@@ -249,13 +253,13 @@ func (s *Server) handle(ctx context.Context, req *Request) (*Response, error) {
 		if cs = s.existing(req.Config); cs == nil {
 			cs = &cfgState{objs: map[string]*objState{}}
 		}
-		if err := cs.checkRecorded(req.Described); err != nil {
+		if err := cs.checkRecorded(req.Described, req.Digest); err != nil {
 			s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
 			return nil, err
 		}
 	default:
 		cs = s.cfg(req.Config)
-		if err := s.record(req.Config, cs, req.Described); err != nil {
+		if err := s.record(req.Config, cs, req.Described, req.Digest); err != nil {
 			if IsRefused(err) {
 				s.log.Warn("request refused", "op", req.Op, "config", req.Config, "err", err)
 			} else {
@@ -306,21 +310,33 @@ func (s *Server) existing(id uint64) *cfgState {
 	return s.cfgs[id]
 }
 
-// checkRecorded refuses d if cs recorded another configuration.
-func (cs *cfgState) checkRecorded(d *Config) error {
+// checkRecorded refuses d, whose digest checkRequest verified, if cs
+// recorded another configuration.
+func (cs *cfgState) checkRecorded(d *Config, digest string) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	return checkRecorded(cs.Cfg, d)
+	return cs.checkLocked(d, digest)
+}
+
+// checkLocked is checkRecorded with cs.mu held.
+func (cs *cfgState) checkLocked(d *Config, digest string) error {
+	if cs.Cfg == nil {
+		return nil
+	}
+	if cs.digestOf != cs.Cfg {
+		cs.digest, cs.digestOf = cs.Cfg.Digest(), cs.Cfg
+	}
+	return checkDigests(cs.Cfg, cs.digest, d, digest)
 }
 
 // record refuses d if cs recorded another configuration, and records d
 // (on disk first) if cs recorded none: the first request that changes a
 // configuration's state here fixes what that configuration is.
-func (s *Server) record(id uint64, cs *cfgState, d *Config) error {
+func (s *Server) record(id uint64, cs *cfgState, d *Config, digest string) error {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.Cfg != nil {
-		return checkRecorded(cs.Cfg, d)
+		return cs.checkLocked(d, digest)
 	}
 	m := cs.cfgMeta
 	m.Cfg = d.Clone()
