@@ -123,6 +123,10 @@ type ClientOptions struct {
 	Transport Transport
 	// PB and GC switch on the ARES II piggyback and garbage collection.
 	PB, GC bool
+	// Thrifty sends the requests of reads and writes to a quorum first,
+	// and to one more server each time one of those fails or the quorum
+	// is late (thrifty.go). Off: every server is asked at once.
+	Thrifty bool
 	// Retry is how long a request waits for a reply before it is sent
 	// again to a server that has not answered. Default 200ms.
 	Retry time.Duration

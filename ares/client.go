@@ -91,6 +91,8 @@ type Client struct {
 	// that configuration: read-config need not write it back again (see
 	// readConfig).
 	announced map[uint64]NextC
+
+	th thrifty // whom a thrifty phase asks first (thrifty.go)
 }
 
 // NewClient checks the options and returns a client that starts from the

@@ -30,6 +30,8 @@ type cluster struct {
 	bug    ares.Bug
 	// maxReply is the servers' reply budget (0: the default).
 	maxReply int64
+	// thrifty: clients ask a quorum first (ares.ClientOptions.Thrifty).
+	thrifty bool
 }
 
 func newCluster(t *testing.T, n int, seed uint64) *cluster {
@@ -84,7 +86,7 @@ func (c *cluster) config(dap ares.DAP, k int, ids ...int) *ares.Config {
 }
 
 func (c *cluster) client(name string, initial *ares.Config, pb, gc bool) *ares.Client {
-	cl, err := ares.NewClient(ares.ClientOptions{ID: name, Initial: initial, Transport: c.net.Client(name), PB: pb, GC: gc, Retry: 40 * time.Millisecond, DecodeRetries: 50, Bug: c.bug})
+	cl, err := ares.NewClient(ares.ClientOptions{ID: name, Initial: initial, Transport: c.net.Client(name), PB: pb, GC: gc, Thrifty: c.thrifty, Retry: 40 * time.Millisecond, DecodeRetries: 50, Bug: c.bug})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -166,6 +168,7 @@ type scenario struct {
 	initial     func(c *cluster) *ares.Config
 	targets     func(c *cluster, rng *rand.Rand) *ares.Config // nil: no reconfiguration
 	pb, gc      bool
+	thrifty     bool
 	clients     int
 	keys        int
 	reconfigs   int // at least this many reconfigurations
@@ -188,6 +191,7 @@ type outcome struct {
 
 func runScenario(t *testing.T, sc scenario, seed uint64) outcome {
 	c := newCluster(t, 8, seed)
+	c.thrifty = sc.thrifty
 	c.net.SetFaults(sc.faults)
 	initial := sc.initial(c)
 	rec := &recorder{start: time.Now()}
@@ -386,15 +390,17 @@ func duration(t *testing.T) time.Duration {
 
 // Static configurations under drops, delays, duplicates and a minority of
 // servers cut off from every client.
+// Thrifty clients too: the cut servers are among those they ask first
+// until a hedge moves them to the back.
 func TestLinearizableStatic(t *testing.T) {
-	for _, dap := range []string{"abd", "ec"} {
-		t.Run(dap, func(t *testing.T) {
+	for _, name := range []string{"abd", "ec", "abd/thrifty", "ec/thrifty"} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			initial := abdOn
-			if dap == "ec" {
+			if strings.HasPrefix(name, "ec") {
 				initial = ecOn
 			}
-			sc := scenario{initial: initial, clients: 6, keys: 3, faults: lossy, dur: duration(t)}
+			sc := scenario{initial: initial, clients: 6, keys: 3, faults: lossy, dur: duration(t), thrifty: strings.HasSuffix(name, "thrifty")}
 			c := sc // the cut is applied inside by a custom run
 			_ = c
 			o := runStaticWithCut(t, sc, 1)
@@ -444,10 +450,10 @@ func TestLinearizableReconfig(t *testing.T) {
 // Servers crash and restart on their durable state (Paxos acceptors
 // among them) while reconfigurations run.
 func TestLinearizableReconfigWithCrashes(t *testing.T) {
-	for _, opt := range []struct{ pb, gc bool }{{false, false}, {true, true}} {
-		t.Run(fmt.Sprintf("pb=%v/gc=%v", opt.pb, opt.gc), func(t *testing.T) {
+	for _, opt := range []struct{ pb, gc, thrifty bool }{{false, false, false}, {true, true, false}, {true, true, true}} {
+		t.Run(fmt.Sprintf("pb=%v/gc=%v/thrifty=%v", opt.pb, opt.gc, opt.thrifty), func(t *testing.T) {
 			sc := scenario{initial: abdOn, targets: randomTarget(mixed), clients: 5, keys: 3, reconfigs: 10, reconfigers: 2,
-				faults: memnet.Faults{Drop: 0.02, Dup: 0.05, MaxDelay: 2 * time.Millisecond}, crash: true, dur: duration(t), pb: opt.pb, gc: opt.gc}
+				faults: memnet.Faults{Drop: 0.02, Dup: 0.05, MaxDelay: 2 * time.Millisecond}, crash: true, dur: duration(t), pb: opt.pb, gc: opt.gc, thrifty: opt.thrifty}
 			checkOutcome(t, sc, runScenario(t, sc, 11))
 		})
 	}

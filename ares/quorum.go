@@ -91,18 +91,55 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 	// describes it, so that a server holding another configuration under
 	// that index refuses instead of misreading its data.
 	desc, digest := cfg.Clone(), cfg.Digest()
-	sent := 0
-	for i := 0; i < n; i++ {
-		req := build(i)
-		if req == nil {
-			continue
+	reqs := make([]*Request, n)
+	avail := 0
+	for i := range reqs {
+		if reqs[i] = build(i); reqs[i] != nil {
+			avail++
 		}
+	}
+	// Whom to ask, in order; all at once unless the phase is thrifty.
+	var order []int
+	thrifty := c.opts.Thrifty && thriftyOp(op) && need < avail
+	if thrifty {
+		order = c.th.order(cfg, func(i int) bool { return reqs[i] != nil })
+	} else {
+		for i, r := range reqs {
+			if r != nil {
+				order = append(order, i)
+			}
+		}
+	}
+	asked := make([]bool, n)
+	sent := 0
+	send := func() {
+		if sent == len(order) {
+			return
+		}
+		i := order[sent]
 		sent++
+		asked[i] = true
+		req := reqs[i]
 		req.Op, req.Config, req.DAP, req.Digest, req.Described = op, cfg.ID, cfg.DAP, digest, desc
 		go c.callUntilReply(ctx, i, cfg.Servers[i], req, ch)
 	}
+	first := len(order)
+	var hedge *time.Timer
+	var hedgeC <-chan time.Time
+	hedged := false
+	start := time.Now()
+	if thrifty {
+		first = need
+		hedge = time.NewTimer(c.th.hedge(c.opts.Retry))
+		defer hedge.Stop()
+		hedgeC = hedge.C
+	}
+	for sent < first {
+		send()
+	}
 	got := make([]*Response, 0, need)
 	answered := make([]bool, n)
+	failed := make([]bool, n)
 	errs := map[string]string{}
 	// A refused request is not sent again; once too many servers refused
 	// for a quorum to answer, the phase fails at once with the refusal
@@ -115,12 +152,18 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 		case r := <-ch:
 			if r.err != nil {
 				errs[cfg.Servers[r.from].ID] = r.err.Error()
+				if thrifty && !failed[r.from] {
+					// One more server for each one that failed.
+					failed[r.from] = true
+					c.th.punish(cfg.Servers[r.from].ID)
+					send()
+				}
 				if IsRefused(r.err) && !answered[r.from] {
 					refused++
 					if refusal == nil {
 						refusal = r.err
 					}
-					if sent-refused < need {
+					if avail-refused < need {
 						cause = refusal
 						break
 					}
@@ -130,6 +173,20 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 			if !answered[r.from] {
 				answered[r.from] = true
 				got = append(got, r.resp)
+			}
+			continue
+		case <-hedgeC:
+			// The quorum is late: those asked that have not answered go
+			// to the back of the order, and one more server is asked.
+			for i, a := range asked {
+				if a && !answered[i] && !failed[i] {
+					c.th.punish(cfg.Servers[i].ID)
+				}
+			}
+			hedged = true
+			send()
+			if sent < len(order) {
+				hedge.Reset(c.th.hedge(c.opts.Retry))
 			}
 			continue
 		case <-ctx.Done():
@@ -143,6 +200,12 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 		}
 		sort.Strings(qe.Missing)
 		return got, qe
+	}
+	if thrifty && !hedged {
+		// Only quorums that answered in time set the hedge delay: a
+		// hedged phase took the delay itself, and counting it would
+		// grow the delay at every hedge.
+		c.th.took(time.Since(start))
 	}
 	return got, nil
 }

@@ -35,6 +35,8 @@ type Cluster interface {
 type ClientSpec struct {
 	Initial *ares.Config
 	PB, GC  bool
+	// Thrifty: reads and writes ask a quorum first (ares.ClientOptions).
+	Thrifty bool
 	Bug     ares.Bug
 }
 

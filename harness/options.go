@@ -102,6 +102,12 @@ type Options struct {
 	// local and sim), so test.json records what the run did; a test.json
 	// from before the option reads as auto.
 	TLS string `json:"tls,omitempty"`
+	// Thrifty: clients send the requests of reads and writes to a quorum
+	// first, one more server each time one fails or the quorum is late
+	// (ares.ClientOptions.Thrifty): auto, on or off. Validate resolves
+	// auto (on for local and docker, off for sim); a test.json from
+	// before the option reads as off, as those runs were.
+	Thrifty string `json:"thrifty,omitempty"`
 	// ServerBin is the ares-server binary of the local backend. It is
 	// recorded but a rerun looks the binary up again.
 	ServerBin string `json:"server_bin,omitempty"`
@@ -132,6 +138,7 @@ func DefaultOptions() Options {
 		GC:              true,
 		Trace:           true,
 		TLS:             TLSAuto,
+		Thrifty:         ThriftyAuto,
 	}
 }
 
@@ -215,6 +222,9 @@ func (o *Options) Validate() error {
 		bad("--server-bug no-sync: only the sim backend can show it (--backend sim): a power loss is the one fault that loses unsynced writes")
 	}
 	if err := o.resolveTLS(); err != nil {
+		bad("%w", err)
+	}
+	if err := o.resolveThrifty(); err != nil {
 		bad("%w", err)
 	}
 	if o.Name == "" {

@@ -87,3 +87,57 @@ func TestReadTestInfoWithoutTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateThrifty: --thrifty resolves auto by backend (on for local
+// and docker, off for the sim, whose seeds keep their schedules); empty
+// (Options built by hand) is off; other values are refused.
+func TestValidateThrifty(t *testing.T) {
+	for _, c := range []struct {
+		backend, thrifty, want, err string
+	}{
+		{"local", ThriftyAuto, ThriftyOn, ""},
+		{"docker", ThriftyAuto, ThriftyOn, ""},
+		{"sim", ThriftyAuto, ThriftyOff, ""},
+		{"sim", ThriftyOn, ThriftyOn, ""},
+		{"local", ThriftyOff, ThriftyOff, ""},
+		{"local", "", ThriftyOff, ""},
+		{"local", "yes", "", `--thrifty "yes": want auto, on or off`},
+	} {
+		o := DefaultOptions()
+		o.Backend, o.Thrifty = c.backend, c.thrifty
+		err := o.Validate()
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("--backend %s --thrifty %q: Validate = %v; want an error with %q", c.backend, c.thrifty, err, c.err)
+		case c.err == "" && err != nil:
+			t.Errorf("--backend %s --thrifty %q: %v", c.backend, c.thrifty, err)
+		case c.err == "" && o.Thrifty != c.want:
+			t.Errorf("--backend %s --thrifty %q resolved to %q, want %q", c.backend, c.thrifty, o.Thrifty, c.want)
+		}
+	}
+}
+
+// TestReadTestInfoThrifty: a test.json written before --thrifty existed
+// reads as off (those runs asked every server), one written since keeps
+// what the run resolved.
+func TestReadTestInfoThrifty(t *testing.T) {
+	for field, want := range map[string]string{"": ThriftyOff, `"thrifty": "on", `: ThriftyOn} {
+		dir := t.TempDir()
+		js := `{"options": {"backend": "local", ` + field + `"servers": 3, "pool": 3, "clients": 2, "keys": 2, "dap": "abd",
+			"workload": "register", "read_ratio": 0.5, "value_size": 8, "dist": "uniform", "nemesis": "none",
+			"time": "1s", "op_timeout": "1s", "check_timeout": "5s", "nemesis_interval": "1s", "store": "runs", "name": "old"}, "seed": 7}`
+		if err := os.WriteFile(filepath.Join(dir, TestFile), []byte(js), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ti, err := ReadTestInfo(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ti.Options.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if ti.Options.Thrifty != want {
+			t.Errorf("test.json with %q: --thrifty %q, want %q", field, ti.Options.Thrifty, want)
+		}
+	}
+}

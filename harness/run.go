@@ -386,7 +386,7 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	}
 	r.log.Info("initial configuration", "config", initial.String())
 
-	control, err := cluster.ControlClient(ctx, ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC})
+	control, err := cluster.ControlClient(ctx, ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Thrifty: r.opts.Thrifty == ThriftyOn})
 	if err != nil {
 		return fmt.Errorf("control client: %w", err)
 	}
@@ -404,7 +404,7 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	// The first failure stops the others' starts.
 	sctx, stopStarts := context.WithCancelCause(ctx)
 	defer stopStarts(nil)
-	spec := ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Bug: r.clientBug}
+	spec := ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Thrifty: r.opts.Thrifty == ThriftyOn, Bug: r.clientBug}
 	var starting sync.WaitGroup
 	for i := range clients {
 		starting.Go(func() {
@@ -436,7 +436,7 @@ func (r *runner) drive(ctx context.Context, backend Backend, cfg ClusterConfig) 
 	// the reconfig fault there are none (a crash would be wasted on one).
 	reconfClients := []Client{control}
 	for j := 1; j < r.opts.Reconfigurers && slices.Contains(r.faults, nemesis.Reconfig); j++ {
-		c, err := cluster.NewClient(ctx, fmt.Sprintf("r%d", j), ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC})
+		c, err := cluster.NewClient(ctx, fmt.Sprintf("r%d", j), ClientSpec{Initial: initial, PB: r.opts.PB, GC: r.opts.GC, Thrifty: r.opts.Thrifty == ThriftyOn})
 		if err != nil {
 			return fmt.Errorf("reconfigurer r%d: %w", j, err)
 		}

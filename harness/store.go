@@ -122,6 +122,15 @@ func ReadTestInfo(dir string) (*TestInfo, error) {
 	if ti.Seed != 0 && ti.Options.Seed == 0 {
 		ti.Options.Seed = ti.Seed
 	}
+	// A run from before --thrifty asked every server: its rerun does too.
+	var probe struct {
+		Options map[string]json.RawMessage `json:"options"`
+	}
+	if json.Unmarshal(b, &probe) == nil {
+		if _, ok := probe.Options["thrifty"]; !ok {
+			ti.Options.Thrifty = ThriftyOff
+		}
+	}
 	return &ti, nil
 }
 

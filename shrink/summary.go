@@ -85,6 +85,7 @@ func RunCommand(o harness.Options) string {
 	add(false, "server-bug", o.ServerBug, d.ServerBug)
 	add(false, "pb", o.PB, d.PB)
 	add(false, "gc", o.GC, d.GC)
+	add(false, "thrifty", o.Thrifty, d.Thrifty)
 	add(true, "seed", o.Seed, nil)
 	return strings.Join(args, " ")
 }

@@ -161,7 +161,7 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 func (c *Cluster) newClient(name string, spec harness.ClientSpec) (harness.Client, error) {
 	ac, err := ares.NewClient(ares.ClientOptions{
 		ID: name, Initial: spec.Initial, Transport: c.net.Transport(name),
-		PB: spec.PB, GC: spec.GC, Bug: spec.Bug, Logger: c.log.With("client", name), Tracer: c.tracer,
+		PB: spec.PB, GC: spec.GC, Thrifty: spec.Thrifty, Bug: spec.Bug, Logger: c.log.With("client", name), Tracer: c.tracer,
 		Rand: c.newRand(name),
 	})
 	if err != nil {

@@ -513,3 +513,20 @@ func TestShutdownEndsSessions(t *testing.T) {
 		t.Fatalf("a call to a stopped server: %v, want a failure before the deadline", err)
 	}
 }
+
+// BenchmarkSession is one small request's round trip through a Transport
+// (its session), the path of every small request of a run.
+func BenchmarkSession(b *testing.B) {
+	addr, _ := serve(b, "127.0.0.1:0", &echo{from: "s1"})
+	tr := newTransport(b)
+	node := ares.Node{ID: "s1", Addr: addr}
+	req := &ares.Request{Op: ares.OpQueryTag, Keys: []string{"k"}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer cpuPerOp(b)()
+	for b.Loop() {
+		if _, err := tr.Call(ctx, node, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

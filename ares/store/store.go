@@ -1,14 +1,16 @@
-// Package store is the durable ares.Storage of an ARES server: one bbolt
-// database file in the server's data directory. Apply returns only once its
-// batch is committed and fsynced, and concurrent Apply calls share one
-// commit, and so one fsync (group commit).
+// Package store is the durable ares.Storage of an ARES server: a
+// write-ahead log (wal.go) in front of a bbolt database, in the server's
+// data directory. Apply returns only once its batch is synced, and
+// concurrent Apply calls share one sync (group commit): a group is one
+// record appended to the log and one fdatasync; the database takes the
+// log's groups in one transaction now and then (a checkpoint).
 //
 // The grouping is done here rather than with bbolt's DB.Batch: Batch waits
 // MaxBatchDelay on a timer before every commit, and Go timers fire about
 // 1 ms late on the machines this runs on, several times the cost of the
-// commit itself (two fsyncs, ~0.3 ms). Here one goroutine commits whatever
-// has queued while the previous commit ran, so a lone Apply waits for no
-// timer and Applies that arrive during a commit share the next one.
+// commit itself. Here one goroutine commits whatever has queued while the
+// previous commit ran, so a lone Apply waits for no timer and Applies that
+// arrive during a commit share the next one.
 //
 // Values of FileMin bytes or more are not kept in the database but in
 // files of their own, in the directory values/ beside it; the database
@@ -79,6 +81,15 @@ type Store struct {
 	vdir     string
 	maxBatch int
 
+	// The log (wal.go). The committer alone writes them, and reads
+	// broken: set when a failure leaves the log unusable, it fails
+	// every later Apply.
+	wal     *os.File
+	walPath string
+	walSize int64
+	broken  error
+	ov      overlay
+
 	// Readers of value files hold the gate; files replaced by a commit
 	// are removed once no reader is in (remove).
 	gate     sync.Mutex
@@ -147,11 +158,25 @@ func OpenOptions(dir string, opts Options) (*Store, error) {
 		path:     path,
 		vdir:     filepath.Join(dir, ValuesDir),
 		maxBatch: opts.MaxBatch,
+		walPath:  filepath.Join(dir, WALName),
+		ov:       overlay{m: map[string]entry{}},
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 	}
 	s.idle = sync.NewCond(&s.gate)
+	if s.wal, err = os.OpenFile(s.walPath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.walPath, err)
+	}
+	// The log's records go into the database before the sweep reads
+	// which value files it names.
+	if err := s.replay(); err != nil {
+		_ = s.wal.Close()
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.sweep(); err != nil {
+		_ = s.wal.Close()
 		_ = db.Close()
 		return nil, err
 	}
@@ -199,20 +224,31 @@ func (s *Store) Get(key string) ([]byte, bool, error) {
 	var val []byte
 	var ok bool
 	var file string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucket).Get([]byte(key))
-		if v != nil {
-			ok = true
-			// bbolt's memory is valid only inside the transaction.
-			val = bytes.Clone(v)
-			if val == nil {
-				val = []byte{}
-			}
-		} else if f := tx.Bucket(filesBucket).Get([]byte(key)); f != nil {
-			ok, file = true, string(f)
+	var err error
+	if e, in := s.ov.get(key); in {
+		switch {
+		case e.del:
+		case e.file != "":
+			ok, file = true, e.file
+		default:
+			ok, val = true, bytes.Clone(e.val)
 		}
-		return nil
-	})
+	} else {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucket).Get([]byte(key))
+			if v != nil {
+				ok = true
+				// bbolt's memory is valid only inside the transaction.
+				val = bytes.Clone(v)
+				if val == nil {
+					val = []byte{}
+				}
+			} else if f := tx.Bucket(filesBucket).Get([]byte(key)); f != nil {
+				ok, file = true, string(f)
+			}
+			return nil
+		})
+	}
 	if err == nil && file != "" {
 		val, err = s.readFile(file)
 	}
@@ -416,34 +452,36 @@ func (s *Store) committer() {
 	}
 }
 
-// commit applies a group in one transaction. If it fails, each call is
-// retried alone so that one bad call fails only itself.
+// commit applies a group: through the log, or straight into the
+// database when it carries many bytes of values (wal.go). If it fails,
+// each call is retried alone so that one bad call fails only itself.
 func (s *Store) commit(group []*call) {
-	var err error
-	for _, c := range group {
-		if len(c.files) > 0 {
-			// The new files' names must be on disk before the
-			// database names them.
-			if err = s.syncDir(); err != nil {
-				err = fmt.Errorf("sync %s: %w", s.vdir, err)
+	err := s.broken
+	if err == nil {
+		for _, c := range group {
+			if len(c.files) > 0 {
+				// The new files' names must be on disk before a
+				// record names them.
+				if err = s.syncDir(); err != nil {
+					err = fmt.Errorf("sync %s: %w", s.vdir, err)
+				}
+				break
 			}
-			break
 		}
 	}
 	var replaced []string
 	if err == nil {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			replaced = replaced[:0]
-			b, fb := tx.Bucket(bucket), tx.Bucket(filesBucket)
-			for _, c := range group {
-				if err := apply(b, fb, c, &replaced); err != nil {
-					return err
-				}
+		o := ops(group)
+		if inlineBytes(o) > walDirect {
+			if err = s.checkpoint(); err == nil {
+				s.note(o, &replaced)
+				err = s.db.Update(func(tx *bolt.Tx) error { return put(tx, o) })
 			}
-			return nil
-		})
+		} else {
+			err = s.logGroup(o, &replaced)
+		}
 	}
-	if err == nil || len(group) == 1 {
+	if err == nil || len(group) == 1 || s.broken != nil {
 		if err != nil {
 			err = fmt.Errorf("store: apply: %w", err)
 		}
@@ -454,55 +492,16 @@ func (s *Store) commit(group []*call) {
 			s.removing.Add(1)
 			go s.remove(replaced)
 		}
+		if err == nil && s.walSize >= walCheckpoint {
+			// A failure leaves the groups in the log and the overlay,
+			// to be put in the database by the next checkpoint or Open.
+			_ = s.checkpoint()
+		}
 		return
 	}
 	for _, c := range group {
 		s.commit([]*call{c})
 	}
-}
-
-// apply adds c to a transaction; replaced gets the value files that no
-// longer hold a value once it commits.
-func apply(b, fb *bolt.Bucket, c *call, replaced *[]string) error {
-	drop := func(k []byte) error {
-		if f := fb.Get(k); f != nil {
-			*replaced = append(*replaced, string(f))
-			return fb.Delete(k)
-		}
-		return nil
-	}
-	for _, k := range c.dels {
-		if k == "" {
-			continue
-		}
-		if err := b.Delete([]byte(k)); err != nil {
-			return fmt.Errorf("delete %q: %w", k, err)
-		}
-		if err := drop([]byte(k)); err != nil {
-			return fmt.Errorf("delete %q: %w", k, err)
-		}
-	}
-	for k, v := range c.puts {
-		if err := drop([]byte(k)); err != nil {
-			return fmt.Errorf("put %q: %w", k, err)
-		}
-		if f, ok := c.files[k]; ok {
-			if err := b.Delete([]byte(k)); err != nil {
-				return fmt.Errorf("put %q: %w", k, err)
-			}
-			if err := fb.Put([]byte(k), []byte(f)); err != nil {
-				return fmt.Errorf("put %q: %w", k, err)
-			}
-			continue
-		}
-		if v == nil {
-			v = []byte{}
-		}
-		if err := b.Put([]byte(k), v); err != nil {
-			return fmt.Errorf("put %q: %w", k, err)
-		}
-	}
-	return nil
 }
 
 // Scan implements ares.Storage: fn sees every key with the prefix in key
@@ -511,9 +510,14 @@ func apply(b, fb *bolt.Bucket, c *call, replaced *[]string) error {
 func (s *Store) Scan(prefix string, fn func(key string, val []byte) error) error {
 	s.enter()
 	defer s.leave()
+	// The overlay's keys with the prefix, as of now: they take the
+	// place of the database's (wal.go). Taken after entering, so that
+	// every file they name is kept until the scan leaves.
+	ov := s.ov.prefixed(prefix)
 	p := []byte(prefix)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		// The two buckets merged in key order (a key is in one of them).
+		// The two buckets and the overlay merged in key order (a key is
+		// in one bucket; the overlay's entry wins over it).
 		c, fc := tx.Bucket(bucket).Cursor(), tx.Bucket(filesBucket).Cursor()
 		k, v := c.Seek(p)
 		fk, fv := fc.Seek(p)
@@ -521,22 +525,41 @@ func (s *Store) Scan(prefix string, fn func(key string, val []byte) error) error
 			in, fin := k != nil && bytes.HasPrefix(k, p), fk != nil && bytes.HasPrefix(fk, p)
 			var key string
 			var val []byte
+			var file string
 			switch {
+			case len(ov) > 0 && (!in || ov[0].key <= string(k)) && (!fin || ov[0].key <= string(fk)):
+				o := ov[0]
+				ov = ov[1:]
+				if in && string(k) == o.key {
+					k, v = c.Next()
+				}
+				if fin && string(fk) == o.key {
+					fk, fv = fc.Next()
+				}
+				if o.e.del {
+					continue
+				}
+				key, val, file = o.key, o.e.val, o.e.file
+				if file == "" {
+					val = bytes.Clone(val)
+				}
 			case in && (!fin || bytes.Compare(k, fk) < 0):
 				key, val = string(k), bytes.Clone(v)
-				if val == nil {
-					val = []byte{}
-				}
 				k, v = c.Next()
 			case fin:
-				key = string(fk)
-				var err error
-				if val, err = s.readFile(string(fv)); err != nil {
-					return fmt.Errorf("%q: %w", key, err)
-				}
+				key, file = string(fk), string(fv)
 				fk, fv = fc.Next()
 			default:
 				return nil
+			}
+			if file != "" {
+				var err error
+				if val, err = s.readFile(file); err != nil {
+					return fmt.Errorf("%q: %w", key, err)
+				}
+			}
+			if val == nil {
+				val = []byte{}
 			}
 			if err := fn(key, val); err != nil {
 				return err
@@ -562,7 +585,19 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.stopped
 	s.removing.Wait()
-	if err := s.db.Close(); err != nil {
+	// The log's groups go into the database now rather than at the
+	// next Open; if that fails they stay in the log for it.
+	var err error
+	if s.broken == nil {
+		err = s.checkpoint()
+	}
+	if cerr := s.wal.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil

@@ -548,7 +548,7 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 
 func (c *Cluster) initClient(ctx context.Context, n *node, id string, spec harness.ClientSpec) (harness.Client, error) {
 	cl := c.agentClient(n.ctlAddr, id)
-	if err := cl.Init(ctx, agent.InitRequest{Initial: spec.Initial, PB: spec.PB, GC: spec.GC, Bug: spec.Bug}); err != nil {
+	if err := cl.Init(ctx, agent.InitRequest{Initial: spec.Initial, PB: spec.PB, GC: spec.GC, Thrifty: spec.Thrifty, Bug: spec.Bug}); err != nil {
 		return nil, fmt.Errorf("client %s: %w", id, err)
 	}
 	return cl, nil

@@ -259,6 +259,7 @@ func (c *Cluster) newClient(name string, spec harness.ClientSpec, dial func(cont
 		Initial:   spec.Initial,
 		Transport: tr,
 		PB:        spec.PB,
+		Thrifty:   spec.Thrifty,
 		GC:        spec.GC,
 		Bug:       spec.Bug,
 		Logger:    c.log.With("client", name),

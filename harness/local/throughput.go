@@ -128,7 +128,7 @@ func Throughput(ctx context.Context, o ThroughputOptions) (res ThroughputResult,
 	clients := make([]harness.Client, o.Clients)
 	gens := make([]*workloads.Generator, o.Clients)
 	for i := range clients {
-		cl, err := c.NewClient(ctx, harness.ClientName(i), harness.ClientSpec{Initial: initial, PB: true, GC: true})
+		cl, err := c.NewClient(ctx, harness.ClientName(i), harness.ClientSpec{Initial: initial, PB: true, GC: true, Thrifty: true})
 		if err != nil {
 			return res, err
 		}

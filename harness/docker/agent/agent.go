@@ -49,6 +49,7 @@ type InitRequest struct {
 	ID      string       `json:"id"`
 	Initial *ares.Config `json:"initial"`
 	PB      bool         `json:"pb,omitempty"`
+	Thrifty bool         `json:"thrifty,omitempty"`
 	GC      bool         `json:"gc,omitempty"`
 	Bug     ares.Bug     `json:"bug,omitempty"`
 }
@@ -211,6 +212,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 		Transport: s.drop,
 		PB:        req.PB,
 		GC:        req.GC,
+		Thrifty:   req.Thrifty,
 		Bug:       req.Bug,
 		Logger:    s.log.With("client", req.ID),
 		Tracer:    s.opts.Tracer,
@@ -222,7 +224,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.clients[req.ID] = c
 	s.mu.Unlock()
-	s.log.Info("client ready", "id", req.ID, "config", req.Initial.String(), "pb", req.PB, "gc", req.GC, "bug", req.Bug)
+	s.log.Info("client ready", "id", req.ID, "config", req.Initial.String(), "pb", req.PB, "gc", req.GC, "thrifty", req.Thrifty, "bug", req.Bug)
 	reply(w, struct{}{})
 }
 

@@ -1,0 +1,131 @@
+package ares
+
+import (
+	"sync"
+	"time"
+)
+
+// Thrifty quorums (ClientOptions.Thrifty). A phase needs replies from a
+// quorum, not from every server; sending to all of them costs every
+// server a request to handle (and a put-data an fsync) that nobody waits
+// for. A thrifty phase sends to a quorum first and asks one more server
+// each time one of those fails or the quorum is late (the hedge), so a
+// slow or cut server costs a hedge delay, not the operation.
+//
+// Which quorum: the servers in turn, starting one further at every phase
+// (so that every server keeps taking a share of the load and of the
+// faults), with the servers that were late or failed lately moved to the
+// back for penaltyFor.
+const (
+	// hedgeMin and hedgeFactor set the hedge delay: hedgeFactor times a
+	// moving average of how long the client's thrifty phases took to
+	// reach their quorum, at least hedgeMin (and at most the retry
+	// interval).
+	hedgeMin    = 2 * time.Millisecond
+	hedgeFactor = 3
+	// hedgeStart is the delay before any phase was timed.
+	hedgeStart = 10 * time.Millisecond
+	// penaltyFor is how long a server that was late or failed goes to the
+	// back of the order.
+	penaltyFor = time.Second
+)
+
+// thriftyOp tells which requests a thrifty client sends to a quorum
+// first: those of reads and writes. Configuration changes (consensus,
+// pointers, garbage collection) are rare and go to every server, so that
+// each of them learns of a new configuration at once.
+func thriftyOp(op Op) bool {
+	switch op {
+	case OpQueryTag, OpQueryData, OpPutData, OpReadConfig:
+		return true
+	}
+	return false
+}
+
+// thrifty is a client's memory for choosing whom to ask.
+type thrifty struct {
+	// floor, start and penaltyFor replace hedgeMin, hedgeStart and
+	// penaltyFor when set (tests).
+	floor, start, penaltyFor time.Duration
+
+	mu      sync.Mutex
+	next    int                  // rotation: where the next phase starts
+	penalty map[string]time.Time // server id -> back of the order until then
+	avg     time.Duration        // moving average of a phase's time to its quorum
+}
+
+// order returns the indices of the servers of cfg to ask, in the order to
+// ask them: from the rotation's place, those under a penalty last. Only
+// servers with a request (has) are listed.
+func (t *thrifty) order(cfg *Config, has func(i int) bool) []int {
+	n := cfg.N()
+	now := time.Now()
+	t.mu.Lock()
+	start := t.next % n
+	t.next++
+	out := make([]int, 0, n)
+	var late []int
+	for j := 0; j < n; j++ {
+		i := (start + j) % n
+		if !has(i) {
+			continue
+		}
+		if until, ok := t.penalty[cfg.Servers[i].ID]; ok && now.Before(until) {
+			late = append(late, i)
+			continue
+		}
+		out = append(out, i)
+	}
+	t.mu.Unlock()
+	return append(out, late...)
+}
+
+// punish moves server id to the back of the order for penaltyFor.
+func (t *thrifty) punish(id string) {
+	t.mu.Lock()
+	if t.penalty == nil {
+		t.penalty = map[string]time.Time{}
+	}
+	p := penaltyFor
+	if t.penaltyFor > 0 {
+		p = t.penaltyFor
+	}
+	t.penalty[id] = time.Now().Add(p)
+	t.mu.Unlock()
+}
+
+// took records that a phase reached its quorum after d.
+func (t *thrifty) took(d time.Duration) {
+	t.mu.Lock()
+	if t.avg == 0 {
+		t.avg = d
+	} else {
+		t.avg += (d - t.avg) / 8
+	}
+	t.mu.Unlock()
+}
+
+// hedge is how long to wait for the quorum before asking one more server.
+func (t *thrifty) hedge(retry time.Duration) time.Duration {
+	t.mu.Lock()
+	avg := t.avg
+	t.mu.Unlock()
+	floor, start := hedgeMin, hedgeStart
+	if t.floor > 0 {
+		floor = t.floor
+	}
+	if t.start > 0 {
+		start = t.start
+	}
+	d := avg * hedgeFactor
+	if avg == 0 {
+		d = start
+	}
+	if d < floor {
+		d = floor
+	}
+	if d > retry {
+		d = retry
+	}
+	return d
+}
