@@ -102,7 +102,7 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 	var order []int
 	thrifty := c.opts.Thrifty && thriftyOp(op) && need < avail
 	if thrifty {
-		order = c.th.order(cfg, func(i int) bool { return reqs[i] != nil })
+		order = c.th.order(cfg, phaseKey(reqs), func(i int) bool { return reqs[i] != nil })
 	} else {
 		for i, r := range reqs {
 			if r != nil {

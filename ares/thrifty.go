@@ -1,6 +1,7 @@
 package ares
 
 import (
+	"hash/fnv"
 	"sync"
 	"time"
 )
@@ -12,10 +13,15 @@ import (
 // each time one of those fails or the quorum is late (the hedge), so a
 // slow or cut server costs a hedge delay, not the operation.
 //
-// Which quorum: the servers in turn, starting one further at every phase
-// (so that every server keeps taking a share of the load and of the
-// faults), with the servers that were late or failed lately moved to the
-// back for penaltyFor.
+// Which quorum: for a request about one object, the servers from a place
+// set by the object's key, the same for every client; for others (a
+// read-config, a transfer), the servers in turn, one further at every
+// phase. Either way the servers that were late or failed lately go to the
+// back for penaltyFor. Keying by object keeps the servers a write reached
+// and those the next read asks the same, so that the read's quorum
+// agrees and it needs no write-back (in turn, nearly every ABD read after
+// a write by another client had one: a put-data and its fsync more),
+// while the objects spread the load, and the faults, over every server.
 const (
 	// hedgeMin and hedgeFactor set the hedge delay: hedgeFactor times a
 	// moving average of how long the client's thrifty phases took to
@@ -55,14 +61,21 @@ type thrifty struct {
 }
 
 // order returns the indices of the servers of cfg to ask, in the order to
-// ask them: from the rotation's place, those under a penalty last. Only
-// servers with a request (has) are listed.
-func (t *thrifty) order(cfg *Config, has func(i int) bool) []int {
+// ask them: from key's place (or, with no key, the rotation's), those
+// under a penalty last. Only servers with a request (has) are listed.
+func (t *thrifty) order(cfg *Config, key string, has func(i int) bool) []int {
 	n := cfg.N()
 	now := time.Now()
 	t.mu.Lock()
-	start := t.next % n
-	t.next++
+	var start int
+	if key != "" {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(key))
+		start = int(h.Sum32() % uint32(n))
+	} else {
+		start = t.next % n
+		t.next++
+	}
 	out := make([]int, 0, n)
 	var late []int
 	for j := 0; j < n; j++ {
@@ -128,4 +141,29 @@ func (t *thrifty) hedge(retry time.Duration) time.Duration {
 		d = retry
 	}
 	return d
+}
+
+// phaseKey is the one object a phase's requests are about, or "" when
+// they name none or several.
+func phaseKey(reqs []*Request) string {
+	key := ""
+	for _, r := range reqs {
+		if r == nil {
+			continue
+		}
+		var k string
+		switch {
+		case len(r.Keys) == 1 && len(r.Items) == 0 && !r.AllKeys:
+			k = r.Keys[0]
+		case len(r.Items) == 1 && len(r.Keys) == 0:
+			k = r.Items[0].Key
+		default:
+			return ""
+		}
+		if key != "" && k != key {
+			return ""
+		}
+		key = k
+	}
+	return key
 }
