@@ -74,7 +74,7 @@ func (f *faults) delay(up bool) time.Duration {
 // link is one client-server path.
 type link struct {
 	client, server string
-	upstream       string // the server's address
+	to             *server
 
 	state atomic.Pointer[faults]
 
@@ -83,9 +83,9 @@ type link struct {
 	closed bool
 }
 
-// newLink returns the link from client to the server at upstream.
-func newLink(client, server, upstream string) *link {
-	l := &link{client: client, server: server, upstream: upstream, conns: map[*faultConn]struct{}{}}
+// newLink returns the link from client to server s.
+func newLink(client string, s *server) *link {
+	l := &link{client: client, server: s.id, to: s, conns: map[*faultConn]struct{}{}}
 	l.state.Store(&faults{changed: make(chan struct{})})
 	return l
 }
@@ -101,8 +101,7 @@ func (l *link) Dial(ctx context.Context) (net.Conn, error) {
 	if closed {
 		return nil, errLinkClosed
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", l.upstream)
+	raw, err := dialServer(ctx, l.to)
 	if err != nil {
 		return nil, err
 	}

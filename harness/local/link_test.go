@@ -14,9 +14,11 @@ import (
 )
 
 // echoServer answers every line with the same line.
-func echoServer(t *testing.T) string {
+func echoServer(t *testing.T) string { return echoOn(t, "tcp", "127.0.0.1:0") }
+
+func echoOn(t *testing.T, network, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +70,9 @@ func dial(t *testing.T, l *link) (net.Conn, *bufio.Reader) {
 // connection and on a new one, while another link works; healing brings
 // traffic back on a new connection.
 func TestLinkCut(t *testing.T) {
-	l1 := newLink("c0", "s1", echoServer(t))
+	l1 := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l1.Close()
-	l2 := newLink("c0", "s2", echoServer(t))
+	l2 := newLink("c0", &server{id: "s2", addr: echoServer(t)})
 	defer l2.Close()
 
 	live, liveR := dial(t, l1)
@@ -108,7 +110,7 @@ func TestLinkCut(t *testing.T) {
 // TestLinkLossKeepsStreamIntact: loss delays chunks (TCP retransmission)
 // but never reorders, drops or corrupts bytes.
 func TestLinkLossKeepsStreamIntact(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l.Close()
 	if err := l.SetLoss(0.3); err != nil {
 		t.Fatal(err)
@@ -144,7 +146,7 @@ func TestLinkLossKeepsStreamIntact(t *testing.T) {
 }
 
 func TestLinkLatency(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l.Close()
 	c, r := dial(t, l)
 	if err := l.SetLatency(200 * time.Millisecond); err != nil {
@@ -163,7 +165,7 @@ func TestLinkLatency(t *testing.T) {
 // (one through a latency fault reads in a goroutine of its own), and
 // dials no more.
 func TestLinkClose(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	c, r := dial(t, l)
 	slow, slowR := dial(t, l)
 	if err := l.SetLatency(20 * time.Millisecond); err != nil {
@@ -190,7 +192,7 @@ func TestLinkClose(t *testing.T) {
 // TestLinkReadDeadline: a read deadline holds on a connection whose reads
 // moved to their goroutine (a latency fault), as on the socket.
 func TestLinkReadDeadline(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l.Close()
 	c, r := dial(t, l)
 	if err := l.SetLatency(time.Millisecond); err != nil {
@@ -219,7 +221,7 @@ func TestLinkReadDeadline(t *testing.T) {
 // arrival, so messages sent back to back arrive one latency later, not one
 // latency each; and the order holds.
 func TestLinkLatencyKeepsPipelining(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l.Close()
 	c, r := dial(t, l)
 	if err := l.SetLatency(200 * time.Millisecond); err != nil {
@@ -258,7 +260,7 @@ func TestLinkLatencyKeepsPipelining(t *testing.T) {
 // cut are closed by the heal (what they sent during the cut is lost, as
 // after a long partition); the client reconnects.
 func TestLinkHealClosesCutConnections(t *testing.T) {
-	l := newLink("c0", "s1", echoServer(t))
+	l := newLink("c0", &server{id: "s1", addr: echoServer(t)})
 	defer l.Close()
 	c, r := dial(t, l)
 	if err := roundTrip(c, r, "before", time.Second); err != nil {
@@ -281,5 +283,31 @@ func TestLinkHealClosesCutConnections(t *testing.T) {
 	c2, r2 := dial(t, l)
 	if err := roundTrip(c2, r2, "after", time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLinkDialsUnixSocket: a link reaches its server on the server's
+// Unix socket when it has one (nothing listens on its TCP address here),
+// and a cut still holds every byte.
+func TestLinkDialsUnixSocket(t *testing.T) {
+	name := unixName(t.TempDir(), "s1")
+	echoOn(t, "unix", name)
+	l := newLink("c0", &server{id: "s1", addr: "127.0.0.1:1", unix: name})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := l.Dial(ctx)
+	if err != nil {
+		t.Fatalf("dial over the Unix socket: %v", err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	if err := roundTrip(conn, r, "hello", 2*time.Second); err != nil {
+		t.Fatalf("healthy link: %v", err)
+	}
+	if err := l.SetCut(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(conn, r, "lost", 200*time.Millisecond); err == nil {
+		t.Fatal("a line crossed a cut link")
 	}
 }

@@ -122,6 +122,7 @@ func New(opts Options) (*Cluster, error) {
 		s := &server{
 			id:      fmt.Sprintf("s%d", i),
 			addr:    addrs[i-1],
+			unix:    unixName(runDir, fmt.Sprintf("s%d", i)),
 			bin:     opts.ServerBin,
 			bug:     string(opts.ServerBug),
 			runDir:  runDir,
@@ -209,12 +210,12 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 	}
 	if c.opts.Direct {
 		c.clients[name] = map[string]*link{}
-		return c.newClient(name, spec, nil, false)
+		return c.newClient(name, spec, c.dialDirect(), false)
 	}
 	links := map[string]*link{}
 	byAddr := map[string]*link{}
 	for _, s := range c.servers {
-		l := newLink(name, s.id, s.addr)
+		l := newLink(name, s)
 		links[s.id] = l
 		byAddr[s.addr] = l
 	}
@@ -238,7 +239,23 @@ func (c *Cluster) ControlClient(ctx context.Context, spec harness.ClientSpec) (h
 	if c.stopped {
 		return nil, errors.New("local cluster: stopped")
 	}
-	return c.newClient("control", spec, nil, false)
+	return c.newClient("control", spec, c.dialDirect(), false)
+}
+
+// dialDirect connects to the cluster's servers with no link between:
+// to their Unix sockets, as the links do.
+func (c *Cluster) dialDirect() func(context.Context, string) (net.Conn, error) {
+	byAddr := map[string]*server{}
+	for _, s := range c.servers {
+		byAddr[s.addr] = s
+	}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		if s := byAddr[addr]; s != nil {
+			return dialServer(ctx, s)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
 }
 
 // newClient is called with c.mu held. A faulted client's messages go

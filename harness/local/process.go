@@ -31,6 +31,7 @@ const (
 type server struct {
 	id      string
 	addr    string // 127.0.0.1:port, the same across restarts
+	unix    string // its Unix socket (abstract), where this cluster's clients connect
 	dir     string // RUN_DIR/nodes/<id>
 	bin     string
 	bug     string
