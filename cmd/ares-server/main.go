@@ -49,13 +49,13 @@ type config struct {
 	id, listen, data string
 	// listenUnix is a second address, a Unix socket (@NAME: Linux's
 	// abstract namespace); "": none.
-	listenUnix string
-	delta            int
-	maxReply         int64
-	bug              ares.Bug
-	logLevel         slog.Level
-	traceFile        string
-	otlpEndpoint     string
+	listenUnix   string
+	delta        int
+	maxReply     int64
+	bug          ares.Bug
+	logLevel     slog.Level
+	traceFile    string
+	otlpEndpoint string
 	// initial is configuration 0 as --servers, --dap and --ec-k give it;
 	// nil without --servers.
 	initial *ares.Config
