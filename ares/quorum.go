@@ -23,9 +23,12 @@ type QuorumError struct {
 	Config  uint64
 	Need    int
 	Got     int
-	Missing []string          // servers that did not answer
-	Errs    map[string]string // the last error of each, where there was one
-	Cause   error             // why the wait ended: the context's error, or a server's refusal (RefusedError) that left too few servers for a quorum
+	Missing []string // servers asked that did not answer
+	// NotAsked are the servers a thrifty phase had not asked yet when it
+	// failed (ClientOptions.Thrifty).
+	NotAsked []string
+	Errs     map[string]string // the last error of each, where there was one
+	Cause    error             // why the wait ended: the context's error, or a server's refusal (RefusedError) that left too few servers for a quorum
 }
 
 func (e *QuorumError) Error() string {
@@ -42,6 +45,9 @@ func (e *QuorumError) Error() string {
 				fmt.Fprintf(&b, " (%s)", msg)
 			}
 		}
+	}
+	if len(e.NotAsked) > 0 {
+		fmt.Fprintf(&b, "; not asked yet: %s", strings.Join(e.NotAsked, ", "))
 	}
 	if e.Cause != nil {
 		fmt.Fprintf(&b, ": %v", e.Cause)
@@ -194,11 +200,16 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 		}
 		qe := &QuorumError{Op: op, Config: cfg.ID, Need: need, Got: len(got), Errs: errs, Cause: cause}
 		for i, ok := range answered {
-			if !ok {
+			switch {
+			case ok:
+			case asked[i] || reqs[i] == nil:
 				qe.Missing = append(qe.Missing, cfg.Servers[i].ID)
+			default:
+				qe.NotAsked = append(qe.NotAsked, cfg.Servers[i].ID)
 			}
 		}
 		sort.Strings(qe.Missing)
+		sort.Strings(qe.NotAsked)
 		return got, qe
 	}
 	if thrifty && !hedged {

@@ -207,4 +207,10 @@ func TestThriftyRefusalsFailFast(t *testing.T) {
 	if !IsRefused(err) {
 		t.Fatalf("write with 3 of 5 servers refusing: %v; want the refusal", err)
 	}
+	var qe *QuorumError
+	// Every server was asked (a refusal asks one more); the refusing
+	// ones are missing, with those whose answer had not come yet.
+	if !errors.As(err, &qe) || len(qe.Missing) < 3 || len(qe.NotAsked) != 0 {
+		t.Fatalf("quorum error %v; want every server asked, the 3 refusing ones missing", err)
+	}
 }
