@@ -134,9 +134,17 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 	var hedgeC <-chan time.Time
 	hedged := false
 	start := time.Now()
+	// A large request takes its send time before any answer can come:
+	// the hedge waits for it too, and a server is not late for it.
+	var sending time.Duration
+	for _, r := range reqs {
+		if r != nil {
+			sending = max(sending, sendTime(r))
+		}
+	}
 	if thrifty {
 		first = need
-		hedge = time.NewTimer(c.th.hedge(c.opts.Retry))
+		hedge = time.NewTimer(c.th.hedge(c.opts.Retry) + sending)
 		defer hedge.Stop()
 		hedgeC = hedge.C
 	}
@@ -185,14 +193,14 @@ func (c *Client) gather(ctx context.Context, cfg *Config, op Op, need int, build
 			// The quorum is late: those asked that have not answered go
 			// to the back of the order, and one more server is asked.
 			for i, a := range asked {
-				if a && !answered[i] && !failed[i] {
+				if a && !answered[i] && !failed[i] && sending == 0 {
 					c.th.punish(cfg.Servers[i].ID)
 				}
 			}
 			hedged = true
 			send()
 			if sent < len(order) {
-				hedge.Reset(c.th.hedge(c.opts.Retry))
+				hedge.Reset(c.th.hedge(c.opts.Retry) + sending)
 			}
 			continue
 		case <-ctx.Done():

@@ -169,6 +169,11 @@ func (s *session) call(ctx context.Context, req *pb.Request) (*pb.Response, erro
 	if d, ok := ctx.Deadline(); ok {
 		m.TimeoutNs = max(1, int64(time.Until(d)))
 	}
+	// Send can outlast ctx: it waits for flow control on the session's
+	// context only, so towards a stalled server (paused, or its link
+	// cut) the caller in it stays until the window opens or keepalive
+	// ends the connection. Those behind it leave at their deadlines;
+	// its phase does not wait for it (the quorum is gathered apart).
 	// A failed Send (io.EOF: the stream broke) is not the reason: the
 	// receiver's Recv says why (Unimplemented from an older server, say)
 	// and ends the session, which ends the wait below.

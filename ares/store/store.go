@@ -381,8 +381,11 @@ func (s *Store) Apply(puts map[string][]byte, dels []string) error {
 		c.files[k] = name
 	}
 	if err := s.enqueue(c); err != nil {
-		// Not committed: no database names these files.
-		s.removeFiles(c.names())
+		// Not committed: nothing names these files, unless a failed
+		// sync left the record in the log (Open sweeps them if not).
+		if !errors.Is(err, errFateUnknown) {
+			s.removeFiles(c.names())
+		}
 		return err
 	}
 	return nil
@@ -510,12 +513,23 @@ func (s *Store) commit(group []*call) {
 func (s *Store) Scan(prefix string, fn func(key string, val []byte) error) error {
 	s.enter()
 	defer s.leave()
-	// The overlay's keys with the prefix, as of now: they take the
-	// place of the database's (wal.go). Taken after entering, so that
-	// every file they name is kept until the scan leaves.
-	ov := s.ov.prefixed(prefix)
+	// The overlay's keys with the prefix take the place of the
+	// database's (wal.go). The overlay is read and the database's read
+	// transaction begun under the overlay's read lock, so that no group
+	// lands in between: a checkpoint may still put the overlay into the
+	// database meanwhile, which changes nothing the merge shows. Both
+	// after entering, so that every file they name is kept until the
+	// scan leaves.
+	s.ov.mu.RLock()
+	ov := s.ov.prefixedLocked(prefix)
+	tx, err := s.db.Begin(false)
+	s.ov.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("store: scan %q: %w", prefix, err)
+	}
+	defer func() { _ = tx.Rollback() }()
 	p := []byte(prefix)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = func() error {
 		// The two buckets and the overlay merged in key order (a key is
 		// in one bucket; the overlay's entry wins over it).
 		c, fc := tx.Bucket(bucket).Cursor(), tx.Bucket(filesBucket).Cursor()
@@ -565,7 +579,7 @@ func (s *Store) Scan(prefix string, fn func(key string, val []byte) error) error
 				return err
 			}
 		}
-	})
+	}()
 	if err != nil {
 		return fmt.Errorf("store: scan %q: %w", prefix, err)
 	}
@@ -587,8 +601,8 @@ func (s *Store) Close() error {
 	s.removing.Wait()
 	// The log's groups go into the database now rather than at the
 	// next Open; if that fails they stay in the log for it.
-	var err error
-	if s.broken == nil {
+	err := s.broken
+	if err == nil {
 		err = s.checkpoint()
 	}
 	if cerr := s.wal.Close(); err == nil {

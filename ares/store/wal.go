@@ -83,17 +83,15 @@ type keyed struct {
 	e   entry
 }
 
-// prefixed returns the overlay's entries whose keys have the prefix, in
-// key order.
-func (o *overlay) prefixed(prefix string) []keyed {
-	o.mu.RLock()
+// prefixedLocked returns the overlay's entries whose keys have the
+// prefix, in key order; o.mu is held.
+func (o *overlay) prefixedLocked(prefix string) []keyed {
 	var out []keyed
 	for k, e := range o.m {
 		if strings.HasPrefix(k, prefix) {
 			out = append(out, keyed{k, e})
 		}
 	}
-	o.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }
@@ -160,6 +158,11 @@ func encode(ops []walOp) []byte {
 }
 
 var errTorn = errors.New("torn record")
+
+// errFateUnknown marks the failure of a group whose record may yet be in
+// the log (a failed sync): the value files it names must stay, for the
+// next Open replays the record if it is there and sweeps them if not.
+var errFateUnknown = errors.New("the log may hold it: the next open decides")
 
 // decode reads the records of a log, up to the first torn or corrupt one.
 func decode(b []byte) (records [][]walOp) {
@@ -299,14 +302,17 @@ func (s *Store) logGroup(ops []walOp, replaced *[]string) error {
 		// a whole one.
 		if terr := s.wal.Truncate(s.walSize); terr != nil {
 			s.broken = fmt.Errorf("log %s unusable after a failed write: %w", s.walPath, terr)
+			return fmt.Errorf("append to %s: %w: %w", s.walPath, err, errFateUnknown)
 		}
 		return fmt.Errorf("append to %s: %w", s.walPath, err)
 	}
-	if err := fdatasync(s.wal); err != nil {
+	if err := syncLog(s.wal); err != nil {
 		// After a failed sync what is on disk is unknown (the kernel may
-		// have dropped the pages): no later write may be acknowledged.
+		// have dropped the pages, or kept them and written them later):
+		// no later write may be acknowledged, and the record may be
+		// replayed at the next Open.
 		s.broken = fmt.Errorf("sync %s failed: %w", s.walPath, err)
-		return s.broken
+		return fmt.Errorf("%w: %w", s.broken, errFateUnknown)
 	}
 	s.walSize += int64(len(rec))
 	s.ov.mu.Lock()
@@ -399,6 +405,9 @@ func (s *Store) checkpoint() error {
 	s.ov.mu.Unlock()
 	return nil
 }
+
+// syncLog syncs the log after an append; tests make it fail.
+var syncLog = fdatasync
 
 // fdatasync syncs f's data (and the size that reaches it), not its times.
 func fdatasync(f *os.File) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -187,5 +188,36 @@ func TestLoggedFilesSurviveCrash(t *testing.T) {
 	}
 	if files := valueFiles(t, dir); len(files) != 1 {
 		t.Fatalf("value files %v; want only the second value's", files)
+	}
+}
+
+// TestFailedSyncKeepsValueFiles: when the log's sync fails, the record
+// may be on disk all the same (the kernel kept the pages); the value
+// files it names stay, the store takes no more writes, and the next Open
+// replays the record with its file there to read.
+func TestFailedSyncKeepsValueFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	syncLog = func(*os.File) error { return syscall.EIO }
+	defer func() { syncLog = fdatasync }()
+	v := big(FileMin, 7)
+	if err := s.Apply(map[string][]byte{"f": v}, nil); err == nil {
+		t.Fatal("Apply succeeded with a failing sync")
+	}
+	if files := valueFiles(t, dir); len(files) != 1 {
+		t.Fatalf("value files %v after the failed sync; want the new value's kept", files)
+	}
+	syncLog = fdatasync
+	if err := s.Apply(map[string][]byte{"g": []byte("x")}, nil); err == nil {
+		t.Fatal("a store whose log failed to sync took another write")
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("Close of a broken store reported success")
+	}
+	s = mustOpen(t, dir)
+	defer s.Close()
+	got, ok, err := s.Get("f")
+	if err != nil || !ok || !bytes.Equal(got, v) {
+		t.Fatalf("f after reopening: %d bytes, %v, %v; want the replayed value", len(got), ok, err)
 	}
 }

@@ -79,7 +79,7 @@ func TestStopWhileLocked(t *testing.T) {
 // TestListenUnixTooLong: a Unix socket address longer than Linux takes
 // is a usage error, not a failure at listen time.
 func TestListenUnixTooLong(t *testing.T) {
-	long := "@" + strings.Repeat("x", maxUnixAddr)
+	long := "@" + strings.Repeat("x", maxUnixAddr+1)
 	if _, _, err := parseFlags([]string{"--id", "s2", "--data", t.TempDir(), "--listen-unix", long}, io.Discard); err == nil || !strings.Contains(err.Error(), "--listen-unix") {
 		t.Fatalf("--listen-unix of %d bytes: %v; want a usage error naming the flag", len(long), err)
 	}

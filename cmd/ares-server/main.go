@@ -67,8 +67,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// maxUnixAddr is the longest Unix socket address Linux takes (sun_path
-// less its terminating zero).
+// maxUnixAddr is the longest Unix socket path Linux takes (sun_path less
+// its terminating zero); an abstract name (@NAME) may take one byte more.
 const maxUnixAddr = 107
 
 // errUsage marks errors in the command line (exit 2).
@@ -140,7 +140,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, bool, error) {
 	if _, err := net.LookupPort("tcp", port); err != nil {
 		return nil, false, fmt.Errorf("%w: --listen %q: port %q: want 0 to 65535 (0: any free port)", errUsage, c.listen, port)
 	}
-	if len(c.listenUnix) > maxUnixAddr {
+	if n := len(c.listenUnix); n > maxUnixAddr+1 || n == maxUnixAddr+1 && !strings.HasPrefix(c.listenUnix, "@") {
 		return nil, false, fmt.Errorf("%w: --listen-unix %q: %d bytes, over the %d a Unix socket address holds", errUsage, c.listenUnix, len(c.listenUnix), maxUnixAddr)
 	}
 	b, err := ares.ParseBug(bug)
