@@ -58,16 +58,6 @@ func (tn *thriftyNet) Call(ctx context.Context, to Node, req *Request) (*Respons
 	return tn.servers[to.ID].Handle(ctx, req)
 }
 
-func (tn *thriftyNet) total() int {
-	tn.mu.Lock()
-	defer tn.mu.Unlock()
-	n := 0
-	for _, c := range tn.asked {
-		n += c
-	}
-	return n
-}
-
 func (tn *thriftyNet) reset() {
 	tn.mu.Lock()
 	tn.asked, tn.phases, tn.ops = map[string]int{}, map[*Config]int{}, map[*Config]Op{}
