@@ -36,6 +36,9 @@ type ThroughputOptions struct {
 	ValueSize int
 	// Seed drives the workload generators.
 	Seed int64
+	// Thrifty clients ask a quorum first (ares.ClientOptions.Thrifty);
+	// off, as in a run by default.
+	Thrifty bool
 	// Duration: clients start no operation after it; those in flight
 	// finish. Ops: clients start no more than this many operations in
 	// all. At least one of the two must be set; the first reached ends
@@ -128,7 +131,7 @@ func Throughput(ctx context.Context, o ThroughputOptions) (res ThroughputResult,
 	clients := make([]harness.Client, o.Clients)
 	gens := make([]*workloads.Generator, o.Clients)
 	for i := range clients {
-		cl, err := c.NewClient(ctx, harness.ClientName(i), harness.ClientSpec{Initial: initial, PB: true, GC: true, Thrifty: true})
+		cl, err := c.NewClient(ctx, harness.ClientName(i), harness.ClientSpec{Initial: initial, PB: true, GC: true, Thrifty: o.Thrifty})
 		if err != nil {
 			return res, err
 		}
