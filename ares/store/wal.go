@@ -123,6 +123,33 @@ type walOp struct {
 	val  []byte // the value, or the file's name
 }
 
+// entry is the overlay's state of o's key once o took effect; a value is
+// copied (the caller's slice is not kept).
+func (o walOp) entry() entry {
+	switch o.kind {
+	case opDel:
+		return entry{del: true}
+	case opFile:
+		return entry{file: string(o.val)}
+	}
+	v := bytes.Clone(o.val)
+	if v == nil {
+		v = []byte{}
+	}
+	return entry{val: v}
+}
+
+// op is the change that makes key's state e.
+func (e entry) op(key string) walOp {
+	switch {
+	case e.del:
+		return walOp{kind: opDel, key: key}
+	case e.file != "":
+		return walOp{kind: opFile, key: key, val: []byte(e.file)}
+	}
+	return walOp{kind: opPut, key: key, val: e.val}
+}
+
 // inlineBytes is how many bytes of values a group puts in the database.
 func inlineBytes(ops []walOp) int {
 	n := 0
@@ -317,18 +344,7 @@ func (s *Store) logGroup(ops []walOp, replaced *[]string) error {
 	s.walSize += int64(len(rec))
 	s.ov.mu.Lock()
 	for _, o := range ops {
-		switch o.kind {
-		case opDel:
-			s.ov.m[o.key] = entry{del: true}
-		case opPut:
-			v := bytes.Clone(o.val) // the caller's slice is not kept
-			if v == nil {
-				v = []byte{}
-			}
-			s.ov.m[o.key] = entry{val: v}
-		case opFile:
-			s.ov.m[o.key] = entry{file: string(o.val)}
-		}
+		s.ov.m[o.key] = o.entry()
 	}
 	s.ov.mu.Unlock()
 	return nil
@@ -379,15 +395,7 @@ func (s *Store) checkpoint() error {
 	sort.Strings(keys) // bbolt writes in key order fastest
 	ops := make([]walOp, len(keys))
 	for i, k := range keys {
-		e := s.ov.m[k]
-		switch {
-		case e.del:
-			ops[i] = walOp{kind: opDel, key: k}
-		case e.file != "":
-			ops[i] = walOp{kind: opFile, key: k, val: []byte(e.file)}
-		default:
-			ops[i] = walOp{kind: opPut, key: k, val: e.val}
-		}
+		ops[i] = s.ov.m[k].op(k)
 	}
 	s.ov.mu.RUnlock()
 	if err := s.db.Update(func(tx *bolt.Tx) error { return put(tx, ops) }); err != nil {

@@ -221,14 +221,14 @@ func (c *Cluster) NewClient(ctx context.Context, name string, spec harness.Clien
 	}
 	c.clients[name] = links
 	c.order = append(c.order, name)
+	direct := c.dialDirect()
 	return c.newClient(name, spec, func(ctx context.Context, addr string) (net.Conn, error) {
 		if l := byAddr[addr]; l != nil {
 			return l.Dial(ctx)
 		}
 		// A server outside the pool cannot be in a configuration; dial it
 		// as it is rather than fail.
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
+		return direct(ctx, addr)
 	}, true)
 }
 
