@@ -41,7 +41,7 @@ func (s *Session) AddThroughput(ctx context.Context) {
 			}
 			res, err := local.Throughput(ctx, local.ThroughputOptions{Dir: d, ServerBin: s.ServerBin, Servers: shape.Servers,
 				Clients: shape.Clients, Keys: shape.Keys, ReadRatio: 0.5, ValueSize: 64, Seed: int64(round),
-				Duration: shape.Time, Direct: !recorded, Record: recorded, Logger: s.Log})
+				Duration: shape.Time, Direct: !recorded, Record: recorded, Thrifty: true, Logger: s.Log})
 			_ = os.RemoveAll(d)
 			if err != nil {
 				fmt.Fprintf(s.Out, "  failed: %v\n", err)

@@ -105,8 +105,9 @@ type Options struct {
 	// Thrifty: clients send the requests of reads and writes to a quorum
 	// first, one more server each time one fails or the quorum is late
 	// (ares.ClientOptions.Thrifty): auto, on or off. Validate resolves
-	// auto to off (resolveThrifty says why); a test.json from before the
-	// option reads as off, as those runs were.
+	// auto (on for local and docker, off for sim; resolveThrifty says
+	// why); a test.json from before the option reads as off, as those
+	// runs were.
 	Thrifty string `json:"thrifty,omitempty"`
 	// ServerBin is the ares-server binary of the local backend. It is
 	// recorded but a rerun looks the binary up again.

@@ -43,7 +43,7 @@ suites:
       for some bugs, a sim shape); per bug: found k/N, time to the first violation
       (history time; simulated for sim) min/median/max, run wall time median, runs
       to the first failure and the wall time they took (seeds in order)
-  overhead [--time 20s] [--rounds 3] [--clients 10] [--servers 5] [--keys 8] [--store runs] [--server-bin PATH]
+  overhead [--time 20s] [--rounds 3] [--clients 10] [--servers 5] [--keys 8] [--thrifty on|off] [--store runs] [--server-bin PATH]
       what the harness costs: closed-loop clients on a local cluster, (a) through
       the fault-injecting links with every operation recorded vs (b) direct and
       unrecorded, alternating a,b per round; ops/s per round, medians, a/b

@@ -125,6 +125,7 @@ type overheadFile struct {
 	Keys         int               `json:"keys"`
 	ReadRatio    float64           `json:"read_ratio"`
 	ValueSize    int               `json:"value_size"`
+	Thrifty      bool              `json:"thrifty"`
 	Versions     map[string]string `json:"versions"`
 	Interrupted  bool              `json:"interrupted,omitempty"`
 	Error        string            `json:"error,omitempty"`
@@ -138,8 +139,12 @@ func cmdBenchOverhead(ctx context.Context, args []string, stdout, stderr io.Writ
 	rf := roundFlags{runTime: harness.Duration(20 * time.Second)}
 	rf.register(fs, "how long each measurement runs", "rounds of (a) proxied+recorded then (b) direct+unrecorded",
 		10, 5, 8, "run store directory (figures go to bench/ in it)")
+	thrifty := fs.String("thrifty", harness.ThriftyOn, "on: clients ask a quorum first, as a local run's do by default; off: every server at once")
 	if code, done := parseBenchFlags(fs, args, stdout); done {
 		return code
+	}
+	if *thrifty != harness.ThriftyOn && *thrifty != harness.ThriftyOff {
+		return usageError(stdout, fmt.Sprintf("--thrifty %q: want on or off", *thrifty))
 	}
 	bin, ucode, ok := rf.check(stdout)
 	if !ok {
@@ -149,7 +154,7 @@ func cmdBenchOverhead(ctx context.Context, args []string, stdout, stderr io.Writ
 	start := time.Now()
 	file := overheadFile{Suite: "overhead", Start: start, Args: append([]string{"torture", "bench", "overhead"}, args...),
 		Time: rf.runTime.String(), Rounds: rf.rounds, Clients: rf.clients, Servers: rf.servers, Keys: rf.keys,
-		ReadRatio: 0.5, ValueSize: 64, Versions: harness.Versions(ctx, bin)}
+		ReadRatio: 0.5, ValueSize: 64, Thrifty: *thrifty == harness.ThriftyOn, Versions: harness.Versions(ctx, bin)}
 	// The clusters live inside the store, not in /tmp: the recorded mode
 	// should write its history where a real run writes (often another
 	// file system), and a temporary tree there is removed at the end.
@@ -185,7 +190,7 @@ rounds:
 			})
 			res, err := local.Throughput(ctx, local.ThroughputOptions{Dir: dir, ServerBin: bin, Servers: rf.servers,
 				Clients: rf.clients, Keys: rf.keys, ReadRatio: file.ReadRatio, ValueSize: file.ValueSize, Seed: int64(round),
-				Duration: rf.runTime.D(), Direct: mode == modeDirect, Record: mode == modeHarness, Logger: log})
+				Duration: rf.runTime.D(), Direct: mode == modeDirect, Record: mode == modeHarness, Thrifty: file.Thrifty, Logger: log})
 			stop()
 			_ = os.RemoveAll(dir) // a recorded history is tens of MB
 			if ctx.Err() != nil {

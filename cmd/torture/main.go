@@ -137,7 +137,7 @@ func runFlags(fs *flag.FlagSet, o *harness.Options) {
 	fs.BoolVar(&o.GC, "gc", o.GC, "ARES II garbage collection of old configurations (--gc=false to switch off)")
 	fs.BoolVar(&o.Trace, "trace", o.Trace, "OpenTelemetry spans of every operation, phase and request into RUN_DIR/traces/ (OTLP JSON), and where the time goes (--trace=false to switch off; the sim's default is off)")
 	fs.StringVar(&o.OTLPEndpoint, "otlp-endpoint", o.OTLPEndpoint, "also send the spans to this OTLP/HTTP collector (host:port or URL)")
-	fs.StringVar(&o.Thrifty, "thrifty", o.Thrifty, "clients send the requests of reads and writes to a quorum first, one more server when one fails or the quorum is late: on (faster; fewer interleavings, e.g. retry-same-tag's shape finds its bug later), off (every server asked at once, as the spec's pseudo-code) or auto (off)")
+	fs.StringVar(&o.Thrifty, "thrifty", o.Thrifty, "clients send the requests of reads and writes to a quorum first (a write's get-tag still goes to every server), one more server when one fails or the quorum is late: auto (on for local and docker, off for sim, whose seeds keep their schedules), on, or off (every server asked at once, as the spec's pseudo-code)")
 	fs.StringVar(&o.TLS, "tls", o.TLS, "mutual TLS between controller, clients, agents and servers, with a CA the run makes in RUN_DIR/tls/: auto (on for docker, off for local; the sim has no network), on or off")
 	fs.StringVar(&o.ServerBin, "server-bin", o.ServerBin, "ares-server binary (default: next to torture, then ./bin)")
 }

@@ -36,8 +36,8 @@ type ThroughputOptions struct {
 	ValueSize int
 	// Seed drives the workload generators.
 	Seed int64
-	// Thrifty clients ask a quorum first (ares.ClientOptions.Thrifty);
-	// off, as in a run by default.
+	// Thrifty clients ask a quorum first (ares.ClientOptions.Thrifty), as
+	// a local run's do by default; otherwise every server at once.
 	Thrifty bool
 	// Duration: clients start no operation after it; those in flight
 	// finish. Ops: clients start no more than this many operations in
